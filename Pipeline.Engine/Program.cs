@@ -1,0 +1,1 @@
+return Pipeline.Engine.Cli.PipelineCli.Run(args);
