@@ -1,10 +1,180 @@
+using System.CommandLine;
+using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Definitions;
+using Pipeline.Engine.Hosting;
+using Pipeline.Engine.Ledger;
+using Pipeline.Engine.Runs;
+
 namespace Pipeline.Engine.Cli;
 
+/// <summary>
+/// The <c>pipeline</c> command line. Exit codes: 0 success (every new delivery accepted), 1 a
+/// delivery was rejected or a check failed, 2 usage or configuration error, 3 the engine could not
+/// do its work (database, network).
+/// </summary>
 public static class PipelineCli
 {
-    public static int Run(string[] args)
+    public const int Ok = 0, Rejected = 1, ConfigError = 2, Failure = 3;
+
+    public static int Run(string[] args) => RunAsync(args, Console.Out, Console.Error).GetAwaiter().GetResult();
+
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        Console.Error.WriteLine("pipeline: not wired yet");
-        return 2;
+        // The conformance suite's protocol is fixed; it is parsed by its own command.
+        if (args.Length > 0 && args[0] == "verify-bundle")
+            return VerifyBundleCommand.Run(args[1..], stdout, stderr);
+
+        var configOption = new Option<string?>("--config", "-c")
+        {
+            Description = "engine configuration file (default: $PIPELINE_CONFIG, ./engine.yaml, /etc/pipeline/engine.yaml)",
+            Recursive = true,
+        };
+        var jsonLogs = new Option<bool>("--log-json") { Description = "write logs as compact JSON (stderr)", Recursive = true };
+
+        var root = new RootCommand("pipeline: secure software-delivery pipeline engine (verify, scan, build and record supplier deliveries)");
+        root.Options.Add(configOption);
+        root.Options.Add(jsonLogs);
+
+        var pipelineArg = new Argument<string>("pipeline") { Description = "name of the pipeline definition" };
+        var run = new Command("run", "run one pass of a pipeline now: fetch new release tags and take each through every stage");
+        run.Arguments.Add(pipelineArg);
+        run.SetAction((p, ct) => Guard(stderr, async () =>
+        {
+            await using var engine = await Start(p.GetValue(configOption), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
+            var report = await engine.Runner.RunOnceAsync(engine.Pipeline(p.GetValue(pipelineArg)!), ct).ConfigureAwait(false);
+            Print(report, stdout);
+            return report.AllAccepted ? Ok : Rejected;
+        }));
+        root.Subcommands.Add(run);
+
+        var daemon = new Command("daemon", "run as a daemon: every pipeline on its schedule until stopped (SIGTERM / Ctrl-C)");
+        daemon.SetAction((p, ct) => Guard(stderr, async () =>
+        {
+            await using var engine = await Start(p.GetValue(configOption), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
+            return await Daemon.RunAsync(engine, ct).ConfigureAwait(false);
+        }));
+        root.Subcommands.Add(daemon);
+
+        var check = new Command("check", "validate the engine configuration and every pipeline definition; report all errors with file and line");
+        check.SetAction((p, _) => Guard(stderr, () =>
+        {
+            var settings = EngineSettingsLoader.Load(ResolveConfig(p.GetValue(configOption)));
+            var defs = PipelineDefinitionLoader.LoadFolder(settings.PipelinesDir, checkEnvironment: true);
+            stdout.WriteLine($"configuration OK: {settings.SourceFile}, {defs.Count} pipeline(s): {string.Join(", ", defs.Select(d => d.Name))}");
+            return Task.FromResult(Ok);
+        }));
+        root.Subcommands.Add(check);
+
+        var deliveryOption = new Option<Guid?>("--delivery") { Description = "only this delivery's entries" };
+        var verifyOption = new Option<bool>("--verify") { Description = "recompute the whole hash chain and report the first broken entry" };
+        var ledger = new Command("ledger", "show ledger entries (all, or one delivery's) and verify the hash chain");
+        ledger.Options.Add(deliveryOption);
+        ledger.Options.Add(verifyOption);
+        ledger.SetAction((p, ct) => Guard(stderr, async () =>
+        {
+            await using var engine = await Start(p.GetValue(configOption), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
+            if (p.GetValue(verifyOption))
+            {
+                var problem = await engine.Ledger.VerifyChainAsync(ct).ConfigureAwait(false);
+                if (problem is not null)
+                {
+                    stderr.WriteLine($"LEDGER-TAMPERED: {problem}");
+                    return Rejected;
+                }
+
+                stdout.WriteLine("ledger chain intact");
+                return Ok;
+            }
+
+            foreach (var e in await engine.Ledger.ReadAsync(p.GetValue(deliveryOption), ct).ConfigureAwait(false)) PrintEntry(e, stdout);
+            return Ok;
+        }));
+        root.Subcommands.Add(ledger);
+
+        var rootfs = new Option<string>("--rootfs") { Description = "folder whose files make the base image", Required = true };
+        var repository = new Option<string>("--repository") { Description = "repository in the internal registry, e.g. base/busybox", Required = true };
+        var tag = new Option<string>("--tag") { Description = "tag to push", DefaultValueFactory = _ => "latest" };
+        var baseImage = new Command("base-image", "build a base image from a folder (deterministically, without Docker) and push it to the internal registry; prints repository@digest");
+        baseImage.Options.Add(rootfs);
+        baseImage.Options.Add(repository);
+        baseImage.Options.Add(tag);
+        baseImage.SetAction((p, ct) => Guard(stderr, async () =>
+        {
+            var settings = EngineSettingsLoader.Load(ResolveConfig(p.GetValue(configOption)));
+            var reference = await BaseImageCommand.RunAsync(settings, p.GetValue(rootfs)!, p.GetValue(repository)!, p.GetValue(tag)!, ct).ConfigureAwait(false);
+            stdout.WriteLine(reference);
+            return Ok;
+        }));
+        root.Subcommands.Add(baseImage);
+
+        var verifyBundle = new Command("verify-bundle", "verify a Sigstore bundle offline (sigstore-conformance client protocol)");
+        root.Subcommands.Add(verifyBundle);
+
+        return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }).ConfigureAwait(false);
+    }
+
+    private static async Task<Engine> Start(string? config, bool json, CancellationToken ct)
+    {
+        var log = Logging.Create(json);
+        return await Engine.StartAsync(ResolveConfig(config), TimeProvider.System, log, ct).ConfigureAwait(false);
+    }
+
+    internal static string ResolveConfig(string? option)
+    {
+        if (option is not null) return option;
+        if (Environment.GetEnvironmentVariable("PIPELINE_CONFIG") is { Length: > 0 } env) return env;
+        return File.Exists("engine.yaml") ? "engine.yaml" : "/etc/pipeline/engine.yaml";
+    }
+
+    private static async Task<int> Guard(TextWriter stderr, Func<Task<int>> body)
+    {
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        catch (ConfigurationException e)
+        {
+            stderr.WriteLine($"{e.Code}: {e.Message}");
+            return ConfigError;
+        }
+        catch (OperationCanceledException)
+        {
+            stderr.WriteLine("cancelled");
+            return Failure;
+        }
+        catch (Exception e)
+        {
+            var (code, message) = ErrorCodes.Describe(e);
+            stderr.WriteLine($"{code}: {message}");
+            return Failure;
+        }
+    }
+
+    internal static void Print(RunReport report, TextWriter o)
+    {
+        o.WriteLine($"pipeline {report.Pipeline}: {report.Deliveries.Count} new delivery(ies), {report.Skipped.Count} already processed");
+        foreach (var d in report.Deliveries)
+        {
+            o.WriteLine();
+            o.WriteLine($"delivery {d.DeliveryId} tag {d.Tag}: {d.Status.ToString().ToUpperInvariant()}" + (d.ReasonCode is null ? "" : $" ({d.ReasonCode})"));
+            foreach (var e in d.Entries)
+            {
+                var r = e.Record;
+                var detail = r.Verdict == Verdict.Passed ? $"{r.InputDigest} -> {r.OutputDigest}" : $"{r.ReasonCode}: {r.Reason}";
+                o.WriteLine($"  {r.Stage,-8} {(r.Verdict == Verdict.Passed ? "passed" : "FAILED"),-7} {detail}");
+            }
+
+            foreach (var image in d.Images) o.WriteLine($"image: {image}");
+            if (d.QuarantineDir is not null) o.WriteLine($"quarantine: {d.QuarantineDir}");
+            o.WriteLine("ledger:");
+            foreach (var e in d.Entries) PrintEntry(e, o);
+        }
+    }
+
+    private static void PrintEntry(LedgerEntry e, TextWriter o)
+    {
+        var r = e.Record;
+        o.WriteLine($"  #{e.Sequence} {e.RecordedAt:yyyy-MM-ddTHH:mm:ss.ffffffZ} {r.Pipeline} {r.DeliveryId} {r.Stage} {(r.Verdict == Verdict.Passed ? "passed" : "failed")}" +
+                    (r.ReasonCode is null ? "" : $" {r.ReasonCode}") + $" hash={e.EntryHash} prev={e.PreviousHash}");
     }
 }

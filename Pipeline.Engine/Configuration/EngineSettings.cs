@@ -1,0 +1,136 @@
+namespace Pipeline.Engine.Configuration;
+
+/// <summary>
+/// Operator-wide settings of one engine installation (<c>engine.yaml</c>): where definitions live,
+/// where the engine works, and how it reaches the database, clamd, the registry and the internal git.
+/// Secrets are never written here: only paths of files that hold them.
+/// </summary>
+public sealed record EngineSettings(
+    string SourceFile,
+    string PipelinesDir,
+    string WorkDir,
+    DatabaseSettings Database,
+    ClamdSettings Clamd,
+    RegistrySettings Registry,
+    InternalGitSettings InternalGit);
+
+public sealed record DatabaseSettings(string ConnectionString, string? PasswordFile);
+
+public sealed record ClamdSettings(IReadOnlyList<string> Endpoints, int Parallelism, TimeSpan Timeout);
+
+public sealed record RegistrySettings(Uri Url, string? CredentialsFile);
+
+public sealed record InternalGitSettings(Uri Url, string? CredentialsFile);
+
+public static class EngineSettingsLoader
+{
+    /// <summary>Reads and validates <paramref name="path"/>; relative paths in it are relative to its folder.</summary>
+    /// <exception cref="ConfigurationException">with every problem found, file and line.</exception>
+    public static EngineSettings Load(string path)
+    {
+        var errors = new ConfigErrors();
+        var full = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(full))
+        {
+            errors.Add(path, 0, 0, "engine configuration file not found", "pass --config FILE or set PIPELINE_CONFIG");
+            errors.ThrowIfAny();
+        }
+
+        var settings = Parse(full, File.ReadAllText(full), errors);
+        errors.ThrowIfAny();
+        return settings!;
+    }
+
+    public static EngineSettings? Parse(string file, string text, ConfigErrors errors)
+    {
+        var root = YamlReader.Load(file, text, errors, expandEnvironment: true);
+        if (root is null) return null;
+        var baseDir = System.IO.Path.GetDirectoryName(file) ?? ".";
+
+        var pipelines = ResolveDir(root, "pipelines", baseDir, mustExist: true);
+        var work = ResolveDir(root, "workDir", baseDir, mustExist: false);
+
+        var db = root.Mapping("database", required: true);
+        string? conn = null, pwFile = null;
+        if (db is not null)
+        {
+            conn = db.String("connectionString", required: true);
+            if (conn is not null && conn.Contains("password", StringComparison.OrdinalIgnoreCase))
+                db.KeyError("connectionString", "the connection string must not contain a password", "put the password in a file and name it in 'database.passwordFile'");
+            pwFile = ResolveFile(db, "passwordFile", baseDir);
+            db.Done();
+        }
+
+        var clamd = root.Mapping("clamd", required: true);
+        IReadOnlyList<string> endpoints = [];
+        int parallelism = 2;
+        TimeSpan timeout = TimeSpan.FromMinutes(5);
+        if (clamd is not null)
+        {
+            endpoints = clamd.StringList("endpoints", required: true);
+            foreach (var e in endpoints)
+            {
+                if (!e.StartsWith("tcp://", StringComparison.Ordinal) && !e.StartsWith("unix://", StringComparison.Ordinal))
+                    clamd.KeyError("endpoints", $"clamd endpoint '{e}' must start with tcp:// or unix://");
+            }
+
+            parallelism = clamd.Int("parallelism", 1, 64) ?? 2;
+            timeout = TimeSpan.FromSeconds(clamd.Int("timeoutSeconds", 1, 86400) ?? 300);
+            clamd.Done();
+        }
+
+        var registry = root.Mapping("registry", required: true);
+        Uri? regUrl = null;
+        string? regCreds = null;
+        if (registry is not null)
+        {
+            regUrl = HttpUrl(registry, "url");
+            regCreds = ResolveFile(registry, "credentialsFile", baseDir);
+            registry.Done();
+        }
+
+        var git = root.Mapping("internalGit", required: true);
+        Uri? gitUrl = null;
+        string? gitCreds = null;
+        if (git is not null)
+        {
+            gitUrl = HttpUrl(git, "url");
+            gitCreds = ResolveFile(git, "credentialsFile", baseDir);
+            git.Done();
+        }
+
+        root.Done();
+        if (errors.Any) return null;
+        return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile),
+            new ClamdSettings(endpoints, parallelism, timeout), new RegistrySettings(regUrl!, regCreds),
+            new InternalGitSettings(gitUrl!, gitCreds));
+    }
+
+    internal static Uri? HttpUrl(MappingReader m, string key, bool required = true)
+    {
+        var s = m.String(key, required);
+        if (s is null) return null;
+        if (Uri.TryCreate(s, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttp || u.Scheme == Uri.UriSchemeHttps) && string.IsNullOrEmpty(u.UserInfo))
+            return u;
+        m.KeyError(key, $"'{key}' must be an http:// or https:// URL without user or password", "credentials go into a file named by 'credentialsFile'");
+        return null;
+    }
+
+    internal static string? ResolveFile(MappingReader m, string key, string baseDir, bool required = false)
+    {
+        var s = m.String(key, required);
+        if (s is null) return null;
+        var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, s));
+        if (!File.Exists(full)) m.KeyError(key, $"file '{full}' named by '{key}' does not exist");
+        return full;
+    }
+
+    private static string? ResolveDir(MappingReader m, string key, string baseDir, bool mustExist)
+    {
+        var s = m.String(key, required: true);
+        if (s is null) return null;
+        var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, s));
+        if (mustExist && !Directory.Exists(full)) m.KeyError(key, $"folder '{full}' named by '{key}' does not exist");
+        return full;
+    }
+}

@@ -1,0 +1,148 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Pipeline.Engine.Configuration;
+
+namespace Pipeline.Engine.Definitions;
+
+/// <summary>
+/// The delivery's own description of the images to build (<c>delivery.yaml</c> at the root of the
+/// tagged tree, the operator's CI/CD convention). Supplier-controlled, so parsed strictly: unknown
+/// keys, paths leaving the delivery and root users are errors, all reported at once.
+/// </summary>
+public sealed record DeliveryManifest(int Version, IReadOnlyList<ImageSpec> Images)
+{
+    public const string FileName = "delivery.yaml";
+}
+
+/// <summary>One image to build from delivered files on an approved base.</summary>
+public sealed record ImageSpec(
+    string Name,
+    string Base,
+    IReadOnlyList<FileMapping> Files,
+    IReadOnlyList<string> Entrypoint,
+    IReadOnlyList<string> Cmd,
+    string? WorkingDir,
+    string User,
+    IReadOnlyDictionary<string, string> Env,
+    IReadOnlyList<string> Ports,
+    IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>A delivered file or folder (<see cref="From"/>, relative) copied to <see cref="To"/> (absolute) in the image.</summary>
+public sealed record FileMapping(string From, string To, int FileMode);
+
+public static class DeliveryManifestParser
+{
+    private static readonly Regex ImageName = new("^[a-z0-9]+([._-][a-z0-9]+)*$", RegexOptions.CultureInvariant);
+    private static readonly Regex UserPattern = new(@"^\d{1,10}(:\d{1,10})?$", RegexOptions.CultureInvariant);
+    private static readonly Regex PortPattern = new(@"^\d{1,5}(/(tcp|udp))?$", RegexOptions.CultureInvariant);
+    private static readonly Regex EnvName = new("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant);
+    private static readonly Regex ModePattern = new("^0?[0-7]{3}$", RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// Parses <c>delivery.yaml</c> from <paramref name="deliveryRoot"/> and checks it against the
+    /// delivered tree and the pipeline's allowed base images.
+    /// </summary>
+    /// <exception cref="ConfigurationException">code CFG-INVALID, with every error and its line.</exception>
+    public static DeliveryManifest Load(string deliveryRoot, IReadOnlyCollection<string> allowedBaseImages)
+    {
+        var errors = new ConfigErrors();
+        var path = Path.Combine(deliveryRoot, DeliveryManifest.FileName);
+        var info = new FileInfo(path);
+        if (!info.Exists)
+        {
+            errors.Add(DeliveryManifest.FileName, 0, 0, "the delivery has no delivery.yaml", "the supplier must describe the images to build in delivery.yaml at the top of the tag");
+            errors.ThrowIfAny();
+        }
+
+        if (info.Length > YamlReader.MaxBytes)
+        {
+            errors.Add(DeliveryManifest.FileName, 0, 0, $"delivery.yaml is larger than {YamlReader.MaxBytes} bytes");
+            errors.ThrowIfAny();
+        }
+
+        var m = Parse(File.ReadAllText(path), deliveryRoot, allowedBaseImages, errors);
+        errors.ThrowIfAny();
+        return m!;
+    }
+
+    public static DeliveryManifest? Parse(string text, string deliveryRoot, IReadOnlyCollection<string> allowedBaseImages, ConfigErrors errors)
+    {
+        var root = YamlReader.Load(DeliveryManifest.FileName, text, errors);
+        if (root is null) return null;
+        var before = errors.All.Count;
+        var version = root.Int("version", 1, 1, required: true) ?? 1;
+        var images = new List<ImageSpec>();
+        foreach (var im in root.MappingList("images", required: true))
+        {
+            var name = im.String("name", ImageName, "image name (lowercase letters, digits, '.', '_', '-')", required: true);
+            if (name is not null && images.Any(i => i.Name == name)) im.KeyError("name", $"image name '{name}' is used twice");
+            var baseRef = im.String("base", required: true, hint: "an allowed base image, e.g. base/busybox@sha256:<digest>");
+            if (baseRef is not null && !allowedBaseImages.Contains(baseRef))
+                im.KeyError("base", $"base image '{baseRef}' is not on this pipeline's list of allowed base images",
+                    allowedBaseImages.Count == 0 ? "the operator must allow it in the pipeline definition (images.allowedBaseImages)" : "allowed: " + string.Join(", ", allowedBaseImages));
+
+            var files = new List<FileMapping>();
+            foreach (var f in im.MappingList("files", required: true))
+            {
+                var from = f.String("from", required: true);
+                var to = f.String("to", required: true);
+                var modeText = f.String("mode", ModePattern, "file mode (octal, e.g. \"0755\"; no setuid/setgid/sticky bits)");
+                if (from is not null && !IsSafeRelative(from))
+                    f.KeyError("from", $"'from: {from}' must be a relative path inside the delivery (no '..', no leading '/')");
+                else if (from is not null && !ExistsAsRegular(deliveryRoot, from))
+                    f.KeyError("from", $"'from: {from}' does not exist in the delivery (or is not a regular file or folder)");
+                if (to is not null && !IsSafeAbsolute(to))
+                    f.KeyError("to", $"'to: {to}' must be an absolute path in the image without '..' segments");
+                f.Done();
+                if (from is not null && to is not null)
+                    files.Add(new FileMapping(from.TrimEnd('/'), to, modeText is null ? 0b111_101_101 : Convert.ToInt32(modeText, 8)));
+            }
+
+            var entrypoint = im.StringList("entrypoint");
+            var cmd = im.StringList("cmd");
+            var workingDir = im.String("workingDir");
+            if (workingDir is not null && !IsSafeAbsolute(workingDir)) im.KeyError("workingDir", $"'workingDir: {workingDir}' must be an absolute path");
+            var user = im.String("user", UserPattern, "numeric user (uid or uid:gid)", required: true, hint: "e.g. \"10001\" or \"10001:10001\"");
+            if (user is not null && UserPattern.IsMatch(user) && uint.Parse(user.Split(':')[0], CultureInfo.InvariantCulture) == 0)
+                im.KeyError("user", "images must not run as root (uid 0)", "use a numeric non-root user such as 10001");
+            var env = im.StringMap("env");
+            foreach (var k in env.Keys.Where(k => !EnvName.IsMatch(k)))
+                im.KeyError("env", $"environment variable name '{k}' is not valid");
+            var ports = im.StringList("ports");
+            foreach (var p in ports)
+            {
+                if (!PortPattern.IsMatch(p) || int.Parse(p.Split('/')[0], CultureInfo.InvariantCulture) is < 1 or > 65535)
+                    im.KeyError("ports", $"port '{p}' must be a number from 1 to 65535, optionally with /tcp or /udp");
+            }
+
+            var labels = im.StringMap("labels");
+            foreach (var k in labels.Keys.Where(k => k.StartsWith("org.opencontainers.image.", StringComparison.Ordinal)))
+                im.KeyError("labels", $"label '{k}' is set by the engine and cannot be given by the delivery");
+            im.Done();
+
+            if (name is not null && baseRef is not null && user is not null)
+                images.Add(new ImageSpec(name, baseRef, files, entrypoint, cmd, workingDir, user, env,
+                    ports.Select(p => p.Contains('/') ? p : p + "/tcp").ToArray(), labels));
+        }
+
+        root.Done();
+        return errors.All.Count > before ? null : new DeliveryManifest(version, images);
+    }
+
+    internal static bool IsSafeRelative(string p) =>
+        p.Length > 0 && !p.StartsWith('/') && !p.Contains('\\') && !p.Contains('\0')
+        && p.TrimEnd('/').Split('/').All(s => s.Length > 0 && s != "." && s != ".." && !s.Equals(".git", StringComparison.OrdinalIgnoreCase));
+
+    internal static bool IsSafeAbsolute(string p) =>
+        p.StartsWith('/') && !p.Contains('\\') && !p.Contains('\0') && (p == "/" || p.TrimEnd('/')[1..].Split('/').All(s => s.Length > 0 && s != "." && s != ".."));
+
+    private static bool ExistsAsRegular(string root, string rel)
+    {
+        var full = Path.GetFullPath(Path.Combine(root, rel));
+        if (!full.StartsWith(Path.GetFullPath(root).TrimEnd('/') + "/", StringComparison.Ordinal)) return false;
+        var info = new FileInfo(full);
+        if (info.Exists) return info.LinkTarget is null;
+        var dir = new DirectoryInfo(full);
+        return dir.Exists && dir.LinkTarget is null;
+    }
+}

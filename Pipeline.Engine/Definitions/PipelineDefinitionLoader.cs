@@ -1,0 +1,181 @@
+using System.Text.RegularExpressions;
+using Pipeline.Engine.Configuration;
+
+namespace Pipeline.Engine.Definitions;
+
+/// <summary>
+/// Loads every pipeline definition of a folder, collecting all errors (file, line, hint) before
+/// anything runs. <see cref="Load"/> checks the schema; with <c>checkEnvironment</c> it also checks
+/// that every named file exists (the daemon and <c>pipeline check</c> do both).
+/// </summary>
+public static class PipelineDefinitionLoader
+{
+    private static readonly Regex RepoPath = new(@"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$", RegexOptions.CultureInvariant);
+    private static readonly Regex BaseImageRef = new(@"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*@sha256:[a-f0-9]{64}$", RegexOptions.CultureInvariant);
+    private static readonly Regex Manifest = new("^(SHA256SUMS|SHA512SUMS)$", RegexOptions.CultureInvariant);
+
+    public static IReadOnlyList<PipelineDefinition> LoadFolder(string dir, bool checkEnvironment)
+    {
+        var errors = new ConfigErrors();
+        var list = new List<PipelineDefinition>();
+        if (!Directory.Exists(dir))
+        {
+            errors.Add(dir, 0, 0, "pipelines folder does not exist");
+            errors.ThrowIfAny();
+        }
+
+        foreach (var file in Directory.EnumerateFiles(dir).Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            var def = Parse(file, File.ReadAllText(file), errors, checkEnvironment);
+            if (def is null) continue;
+            if (list.FirstOrDefault(d => d.Name == def.Name) is { } other)
+                errors.Add(file, 1, 1, $"pipeline name '{def.Name}' is already used by {other.SourceFile}");
+            else list.Add(def);
+        }
+
+        errors.ThrowIfAny();
+        return list;
+    }
+
+    public static PipelineDefinition Load(string file, bool checkEnvironment)
+    {
+        var errors = new ConfigErrors();
+        var def = Parse(file, File.ReadAllText(file), errors, checkEnvironment);
+        errors.ThrowIfAny();
+        return def!;
+    }
+
+    public static PipelineDefinition? Parse(string file, string text, ConfigErrors errors, bool checkEnvironment)
+    {
+        var root = YamlReader.Load(file, text, errors, expandEnvironment: true);
+        if (root is null) return null;
+        var baseDir = Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".";
+        var before = errors.All.Count;
+
+        var name = root.String("name", PipelineDefinition.NamePattern, "pipeline name (lowercase letters, digits and '-')", required: true);
+        var expected = Path.GetFileNameWithoutExtension(file);
+        if (name is not null && name != expected)
+            root.KeyError("name", $"pipeline name '{name}' must equal the file name '{expected}'", $"rename the file to {name}.yaml");
+        var supplier = root.String("supplier", required: true);
+        var schedule = root.String("schedule");
+        if (schedule is not null && !IsValidCron(schedule))
+            root.KeyError("schedule", $"'schedule' is not a valid Quartz cron expression: '{schedule}'", "six or seven fields, e.g. \"0 0/15 * * * ?\" (every 15 minutes)");
+
+        SourceSettings? source = null;
+        if (root.Mapping("source", required: true) is { } s)
+        {
+            var url = ParseSourceUrl(s);
+            var creds = NamedFile(s, "credentialsFile", baseDir, checkEnvironment);
+            var patternText = s.String("tagPattern", required: true, hint: @"a regular expression, e.g. '^v\d+\.\d+\.\d+$'");
+            Regex? pattern = null;
+            if (patternText is not null)
+            {
+                try
+                {
+                    pattern = new Regex(patternText, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+                }
+                catch (ArgumentException e)
+                {
+                    s.KeyError("tagPattern", "'source.tagPattern' is not a valid regular expression: " + e.Message);
+                }
+            }
+
+            s.Done();
+            if (url is not null && pattern is not null) source = new SourceSettings(url, creds, pattern);
+        }
+
+        var signers = new List<SignerDefinition>();
+        foreach (var sg in root.MappingList("signers", required: true))
+        {
+            var sName = sg.String("name", required: true);
+            var org = sg.String("organisation", required: true);
+            var key = sg.String("sshKey", required: true, hint: "the signer's public key as one line: ssh-ed25519 AAAA... comment");
+            if (key is not null)
+            {
+                try
+                {
+                    Pipeline.Checkup.Signatures.Ssh.SshPublicKey.Parse(key);
+                }
+                catch (Pipeline.Checkup.CheckupException e)
+                {
+                    sg.KeyError("sshKey", $"'{sg.Path}.sshKey' is not a usable SSH public key: {e.Message}");
+                }
+            }
+
+            var from = sg.Date("validFrom");
+            var until = sg.Date("validUntil");
+            if (from is not null && until is not null && until <= from)
+                sg.KeyError("validUntil", "'validUntil' must be after 'validFrom'");
+            sg.Done();
+            if (sName is not null && org is not null && key is not null)
+                signers.Add(new SignerDefinition(sName, org, key, from, until));
+        }
+
+        var checksums = "SHA256SUMS";
+        if (root.Mapping("checksums") is { } c)
+        {
+            checksums = c.String("manifest", Manifest, "checksum manifest name (SHA256SUMS or SHA512SUMS)") ?? checksums;
+            c.Done();
+        }
+
+        PublishSettings? publish = null;
+        if (root.Mapping("publish", required: true) is { } p)
+        {
+            var repo = p.String("repository", RepoPath, "repository path (lowercase, '/'-separated)", required: true);
+            p.Done();
+            if (repo is not null) publish = new PublishSettings(repo);
+        }
+
+        ImageTargetSettings? images = null;
+        if (root.Mapping("images", required: true) is { } im)
+        {
+            var prefix = im.String("repositoryPrefix", RepoPath, "registry repository path (lowercase, '/'-separated)", required: true);
+            var bases = im.StringList("allowedBaseImages", required: true);
+            foreach (var b in bases)
+            {
+                if (!BaseImageRef.IsMatch(b))
+                    im.KeyError("allowedBaseImages", $"allowed base image '{b}' must be a repository pinned by digest", "e.g. base/busybox@sha256:<64 hex digits>");
+            }
+
+            im.Done();
+            if (prefix is not null) images = new ImageTargetSettings(prefix, bases);
+        }
+
+        root.Done();
+        if (errors.All.Count > before) return null;
+        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!);
+    }
+
+    private static bool IsValidCron(string expression)
+    {
+        try
+        {
+            _ = new Quartz.CronExpression(expression);
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    private static Uri? ParseSourceUrl(MappingReader s)
+    {
+        var text = s.String("url", required: true);
+        if (text is null) return null;
+        if (Uri.TryCreate(text, UriKind.Absolute, out var u) && u.Scheme is "http" or "https" or "file" && string.IsNullOrEmpty(u.UserInfo))
+            return u;
+        s.KeyError("url", $"'source.url' must be an http(s):// or file:// URL without user or password: '{text}'", "credentials go into a file named by 'source.credentialsFile'");
+        return null;
+    }
+
+    private static string? NamedFile(MappingReader m, string key, string baseDir, bool checkEnvironment)
+    {
+        var s = m.String(key);
+        if (s is null) return null;
+        var full = Path.GetFullPath(Path.Combine(baseDir, s));
+        if (checkEnvironment && !System.IO.File.Exists(full))
+            m.KeyError(key, $"file '{full}' named by '{key}' does not exist");
+        return full;
+    }
+}

@@ -1,0 +1,239 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Pipeline.Engine.Ledger;
+
+/// <summary>The state of a delivery as the engine last recorded it.</summary>
+public enum DeliveryStatus
+{
+    Running,
+    Accepted,
+    Rejected,
+}
+
+public sealed record DeliveryRow(
+    Guid Id,
+    string Pipeline,
+    string Tag,
+    string TagObjectId,
+    DeliveryStatus Status,
+    string? ReasonCode,
+    string? Reason,
+    string? Image,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? FinishedAt);
+
+/// <summary>
+/// Deliveries and the hash-chained stage ledger in PostgreSQL. Appends are serialised by an
+/// advisory lock so that concurrent engines keep one gap-free order.
+/// </summary>
+public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time)
+{
+    private const long AppendLockKey = 0x5049504C_4C454447; // "PIPLLEDG"
+
+    public static NpgsqlDataSource CreateDataSource(string connectionString, string? passwordFile)
+    {
+        var b = new NpgsqlConnectionStringBuilder(connectionString);
+        if (passwordFile is not null) b.Password = File.ReadAllText(passwordFile).TrimEnd('\r', '\n');
+        return NpgsqlDataSource.Create(b.ConnectionString);
+    }
+
+    public Task MigrateAsync(CancellationToken ct) => LedgerSchema.MigrateAsync(dataSource, ct);
+
+    /// <summary>Every delivery recorded for this tag name, first seen first.</summary>
+    public async Task<IReadOnlyList<DeliveryRow>> FindDeliveriesAsync(string pipeline, string tag, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "select id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at " +
+            "from deliveries where pipeline = $1 and tag = $2 order by started_at, id");
+        cmd.Parameters.AddWithValue(pipeline);
+        cmd.Parameters.AddWithValue(tag);
+        var list = new List<DeliveryRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) list.Add(ReadDelivery(r));
+        return list;
+    }
+
+    /// <summary>
+    /// Takes the per-pipeline lock (a PostgreSQL session advisory lock, so it holds across engine
+    /// processes), or returns null when another run of the pipeline holds it.
+    /// </summary>
+    public async Task<IAsyncDisposable?> TryLockPipelineAsync(string pipeline, CancellationToken ct)
+    {
+        var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        var key = BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("pipeline:" + pipeline)), 0);
+        await using var cmd = new NpgsqlCommand("select pg_try_advisory_lock($1)", conn);
+        cmd.Parameters.AddWithValue(key);
+        if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true) return new PipelineLock(conn, key);
+        await conn.DisposeAsync().ConfigureAwait(false);
+        return null;
+    }
+
+    private sealed class PipelineLock(NpgsqlConnection conn, long key) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await using (var cmd = new NpgsqlCommand("select pg_advisory_unlock($1)", conn))
+            {
+                cmd.Parameters.AddWithValue(key);
+                await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
+            }
+
+            await conn.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async Task<DeliveryRow?> GetDeliveryAsync(Guid id, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "select id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at from deliveries where id = $1");
+        cmd.Parameters.AddWithValue(id);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await r.ReadAsync(ct).ConfigureAwait(false) ? ReadDelivery(r) : null;
+    }
+
+    public async Task<IReadOnlyList<DeliveryRow>> ListDeliveriesAsync(string? pipeline, int limit, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "select id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at from deliveries " +
+            "where ($1::text is null or pipeline = $1) order by started_at desc limit $2");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)pipeline ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.AddWithValue(limit);
+        var list = new List<DeliveryRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) list.Add(ReadDelivery(r));
+        return list;
+    }
+
+    public async Task StartDeliveryAsync(Guid id, string pipeline, string tag, string tagObjectId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "insert into deliveries(id, pipeline, tag, tag_object_id, status, started_at) values ($1, $2, $3, $4, 'running', $5)");
+        cmd.Parameters.AddWithValue(id);
+        cmd.Parameters.AddWithValue(pipeline);
+        cmd.Parameters.AddWithValue(tag);
+        cmd.Parameters.AddWithValue(tagObjectId);
+        cmd.Parameters.AddWithValue(LedgerEntry.TruncateToMicroseconds(time.GetUtcNow()));
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task FinishDeliveryAsync(Guid id, DeliveryStatus status, string? reasonCode, string? reason, string? image, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "update deliveries set status = $2, reason_code = $3, reason = $4, image = $5, finished_at = $6 where id = $1");
+        cmd.Parameters.AddWithValue(id);
+        cmd.Parameters.AddWithValue(status.ToString().ToLowerInvariant());
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)reasonCode ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)reason ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)image ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.AddWithValue(LedgerEntry.TruncateToMicroseconds(time.GetUtcNow()));
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Seals <paramref name="record"/> into the chain and returns the stored entry.</summary>
+    public async Task<LedgerEntry> AppendAsync(StageRecord record, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock($1)", conn, tx))
+        {
+            lk.Parameters.AddWithValue(AppendLockKey);
+            await lk.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        long seq = 1;
+        var prev = LedgerEntry.GenesisHash;
+        await using (var last = new NpgsqlCommand("select seq, entry_hash from ledger_entries order by seq desc limit 1", conn, tx))
+        await using (var r = await last.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            if (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                seq = r.GetInt64(0) + 1;
+                prev = r.GetString(1);
+            }
+        }
+
+        var at = LedgerEntry.TruncateToMicroseconds(time.GetUtcNow());
+        var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
+        await using (var ins = new NpgsqlCommand(
+                         "insert into ledger_entries(seq, delivery_id, pipeline, stage, verdict, reason_code, reason, input_digest, output_digest, evidence, recorded_at, prev_hash, entry_hash) " +
+                         "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", conn, tx))
+        {
+            ins.Parameters.AddWithValue(seq);
+            ins.Parameters.AddWithValue(record.DeliveryId);
+            ins.Parameters.AddWithValue(record.Pipeline);
+            ins.Parameters.AddWithValue(record.Stage);
+            ins.Parameters.AddWithValue(record.Verdict == Verdict.Passed ? "passed" : "failed");
+            ins.Parameters.Add(Text(record.ReasonCode));
+            ins.Parameters.Add(Text(record.Reason));
+            ins.Parameters.Add(Text(record.InputDigest));
+            ins.Parameters.Add(Text(record.OutputDigest));
+            ins.Parameters.AddWithValue(EvidenceJson.Serialize(record.Evidence));
+            ins.Parameters.AddWithValue(at);
+            ins.Parameters.AddWithValue(prev);
+            ins.Parameters.AddWithValue(hash);
+            await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new LedgerEntry(seq, record, at, prev, hash);
+    }
+
+    /// <summary>Entries of one delivery, or the whole ledger when <paramref name="deliveryId"/> is null, in order.</summary>
+    public async Task<IReadOnlyList<LedgerEntry>> ReadAsync(Guid? deliveryId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "select seq, delivery_id, pipeline, stage, verdict, reason_code, reason, input_digest, output_digest, evidence, recorded_at, prev_hash, entry_hash " +
+            "from ledger_entries where ($1::uuid is null or delivery_id = $1) order by seq");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)deliveryId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Uuid });
+        var list = new List<LedgerEntry>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var rec = new StageRecord(
+                r.GetGuid(1), r.GetString(2), r.GetString(3), r.GetString(4) == "passed" ? Verdict.Passed : Verdict.Failed,
+                NullableString(r, 5), NullableString(r, 6), NullableString(r, 7), NullableString(r, 8),
+                EvidenceJson.Deserialize(r.GetString(9)));
+            list.Add(new LedgerEntry(r.GetInt64(0), rec, r.GetFieldValue<DateTimeOffset>(10), r.GetString(11), r.GetString(12)));
+        }
+
+        return list;
+    }
+
+    /// <summary>
+    /// Recomputes the whole chain. Returns null when it is intact, otherwise a description of the
+    /// first entry that does not match (changed, missing or reordered).
+    /// </summary>
+    public async Task<string?> VerifyChainAsync(CancellationToken ct)
+    {
+        var entries = await ReadAsync(null, ct).ConfigureAwait(false);
+        return VerifyChain(entries);
+    }
+
+    public static string? VerifyChain(IReadOnlyList<LedgerEntry> entries)
+    {
+        var prev = LedgerEntry.GenesisHash;
+        long expected = 1;
+        foreach (var e in entries)
+        {
+            if (e.Sequence != expected) return $"entry {expected} is missing (found {e.Sequence} next)";
+            if (e.PreviousHash != prev) return $"entry {e.Sequence} does not link to entry {e.Sequence - 1}";
+            var h = LedgerEntry.ComputeHash(e.Sequence, e.Record, e.RecordedAt, e.PreviousHash);
+            if (h != e.EntryHash) return $"entry {e.Sequence} was changed after it was recorded";
+            prev = e.EntryHash;
+            expected++;
+        }
+
+        return null;
+    }
+
+    private static NpgsqlParameter Text(string? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
+
+    private static string? NullableString(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static DeliveryRow ReadDelivery(NpgsqlDataReader r) => new(
+        r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3),
+        Enum.Parse<DeliveryStatus>(r.GetString(4), ignoreCase: true),
+        NullableString(r, 5), NullableString(r, 6), NullableString(r, 7),
+        r.GetFieldValue<DateTimeOffset>(8), r.IsDBNull(9) ? null : r.GetFieldValue<DateTimeOffset>(9));
+}

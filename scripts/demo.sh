@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The main job, end to end, on this machine:
+#   1. starts the local services (PostgreSQL, clamd, registry, git over HTTP);
+#   2. builds the engine and seeds the registry with a small base image built by the engine itself;
+#   3. creates a supplier repository (VCS A) with prebuilt binaries, docs/, delivery.yaml,
+#      SHA256SUMS and an SSH-signed annotated tag (key generated on the spot and put on the
+#      pipeline's allow-list);
+#   4. runs the engine once for that pipeline and prints every stage, the pushed image and the
+#      ledger entries; then checks the image with skopeo, a client nobody on the team wrote.
+# Each run uses fresh repositories under .state/demo/<run id>; the ledger keeps every run.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_ROOT"
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "Starting local services"
+scripts/services.sh start
+export PIPELINE_STATE_DIR=${PIPELINE_STATE_DIR:-$REPO_ROOT/.state}
+set -a
+# shellcheck disable=SC1091
+. "$PIPELINE_STATE_DIR/services.env"
+set +a
+
+say "Building the engine"
+ENGINE_DIR=$PIPELINE_STATE_DIR/engine-bin
+dotnet build Pipeline.Engine/Pipeline.Engine.csproj -c Release -o "$ENGINE_DIR" -nologo -v quiet -clp:NoSummary
+PIPELINE=$ENGINE_DIR/pipeline
+
+RUN_ID=$(date -u +%Y%m%d%H%M%S)
+DEMO=$PIPELINE_STATE_DIR/demo/$RUN_ID
+mkdir -p "$DEMO"/{keys,pipelines,supplier,rootfs/bin,secrets}
+GIT_PASSWORD=$(cat "$PIPELINE_GIT_PASSWORD_FILE")
+printf '%s:%s\n' "$PIPELINE_GIT_USER" "$GIT_PASSWORD" >"$DEMO/secrets/git.cred"
+chmod 600 "$DEMO/secrets/git.cred"
+
+cat >"$DEMO/engine.yaml" <<YAML
+pipelines: pipelines
+workDir: work
+database:
+  connectionString: "$PIPELINE_PG_CONN"
+clamd:
+  endpoints: [tcp://$PIPELINE_CLAMD_TCP]
+  parallelism: 2
+registry:
+  url: http://$PIPELINE_REGISTRY
+internalGit:
+  url: $PIPELINE_GIT_HTTP/internal
+  credentialsFile: secrets/git.cred
+YAML
+
+say "Seeding the registry with a base image built by the engine (busybox, no Docker)"
+cp /bin/busybox "$DEMO/rootfs/bin/busybox"
+cp /bin/busybox "$DEMO/rootfs/bin/sh"
+BASE=$("$PIPELINE" --config "$DEMO/engine.yaml" base-image --rootfs "$DEMO/rootfs" --repository base/busybox --tag demo)
+echo "base image: $PIPELINE_REGISTRY/$BASE"
+
+say "Creating the supplier repository with a signed release tag"
+ssh-keygen -q -t ed25519 -N '' -C "release@supplier.example" -f "$DEMO/keys/release"
+git init -q --bare "$PIPELINE_GIT_ROOT/supplier/demo-app-$RUN_ID.git"
+git init -q --bare "$PIPELINE_GIT_ROOT/internal/demo/demo-app-$RUN_ID.git"
+W=$DEMO/supplier
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+git -C "$W" init -q -b main
+git -C "$W" config user.name "Supplier Release"
+git -C "$W" config user.email release@supplier.example
+mkdir -p "$W/bin" "$W/docs"
+cat >"$W/bin/hello" <<'SH'
+#!/bin/sh
+echo "Hallo aus der geprüften Lieferung (uid $(id -u))"
+SH
+chmod 755 "$W/bin/hello"
+printf '# Demo-Fachverfahren\n\nRelease 1.0.0: prebuilt binaries for the operator.\n' >"$W/docs/README.md"
+cat >"$W/delivery.yaml" <<YAML
+version: 1
+images:
+  - name: hello
+    base: $BASE
+    files:
+      - from: bin
+        to: /opt/hello
+        mode: "0755"
+    entrypoint: [/opt/hello/hello]
+    workingDir: /opt/hello
+    user: "10001:10001"
+    env:
+      LANG: C.UTF-8
+    ports: [8080]
+YAML
+(cd "$W" && find . -type f ! -path './.git/*' ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
+git -C "$W" add -A
+git -C "$W" commit -q -m "Release 1.0.0"
+git -C "$W" -c gpg.format=ssh -c user.signingkey="$DEMO/keys/release.pub" tag -s v1.0.0 -m "Release 1.0.0"
+git -C "$W" -c http.extraHeader="Authorization: Basic $(printf '%s:%s' "$PIPELINE_GIT_USER" "$GIT_PASSWORD" | base64 -w0)" \
+  push -q "$PIPELINE_GIT_HTTP/supplier/demo-app-$RUN_ID.git" main v1.0.0
+echo "supplier repository: $PIPELINE_GIT_HTTP/supplier/demo-app-$RUN_ID.git (tag v1.0.0, signed by $(ssh-keygen -lf "$DEMO/keys/release.pub" | cut -d' ' -f2))"
+
+cat >"$DEMO/pipelines/demo-app.yaml" <<YAML
+name: demo-app
+supplier: Demo Supplier GmbH
+schedule: "0 0/5 * * * ?"
+source:
+  url: $PIPELINE_GIT_HTTP/supplier/demo-app-$RUN_ID.git
+  credentialsFile: ../secrets/git.cred
+  tagPattern: '^v\d+\.\d+\.\d+$'
+signers:
+  - name: Demo Release Key
+    organisation: Demo Supplier GmbH
+    sshKey: $(cat "$DEMO/keys/release.pub")
+    validFrom: 2020-01-01
+checksums:
+  manifest: SHA256SUMS
+publish:
+  repository: demo/demo-app-$RUN_ID
+images:
+  repositoryPrefix: apps/demo-$RUN_ID
+  allowedBaseImages:
+    - $BASE
+YAML
+
+say "Running the engine once for pipeline demo-app"
+set +e
+"$PIPELINE" --config "$DEMO/engine.yaml" run demo-app | tee "$DEMO/run.txt"
+rc=${PIPESTATUS[0]}
+set -e
+[[ $rc -eq 0 ]] || { echo "demo: the engine did not accept the delivery (exit $rc)" >&2; exit "$rc"; }
+
+IMAGE=$(sed -n 's/^image: //p' "$DEMO/run.txt" | head -n1)
+say "Independent check: skopeo inspect docker://$IMAGE"
+skopeo inspect --tls-verify=false "docker://$IMAGE" | jq '{Digest, Labels, Layers}'
+say "Ledger chain"
+"$PIPELINE" --config "$DEMO/engine.yaml" ledger --verify
+echo
+echo "image: $IMAGE"
