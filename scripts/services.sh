@@ -4,20 +4,24 @@
 #   ${PIPELINE_STATE_DIR:-<repo>/.state}
 #
 #   scripts/services.sh start [--docker]   start what is not running (idempotent)
-#   scripts/services.sh stop               stop only the processes this script recorded
+#   scripts/services.sh stop [service...]  stop only the processes this script recorded
+#                                          (services: postgres clamd registry fcgiwrap nginx dockerd)
 #   scripts/services.sh status             one line per service
 #
 # PIPELINE_WITH_DOCKER=1 is the same as --docker (also installs docker.io and runs dockerd).
+# PIPELINE_{PG,CLAMD,REGISTRY,GIT}_PORT override the default ports 55432, 3310, 5000, 8088.
 # After `start`, <state>/services.env holds KEY=VALUE lines for the tests.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE_DIR=${PIPELINE_STATE_DIR:-$REPO_ROOT/.state}
 
-readonly PG_PORT=55432
-readonly CLAMD_PORT=3310
-readonly REGISTRY_PORT=5000
-readonly GIT_PORT=8088
+# Fixed ports (all services are shared on one machine); overridable only to run a second,
+# throw-away instance next to the shared one (e.g. to test this script).
+readonly PG_PORT=${PIPELINE_PG_PORT:-55432}
+readonly CLAMD_PORT=${PIPELINE_CLAMD_PORT:-3310}
+readonly REGISTRY_PORT=${PIPELINE_REGISTRY_PORT:-5000}
+readonly GIT_PORT=${PIPELINE_GIT_PORT:-8088}
 readonly GIT_USER=pipeline
 readonly PG_BIN=/usr/lib/postgresql/15/bin
 
@@ -571,6 +575,15 @@ cmd_start() {
 cmd_stop() {
   [[ -d $STATE_DIR ]] || { log "nothing to stop ($STATE_DIR does not exist)"; return 0; }
   STATE_DIR=$(cd "$STATE_DIR" && pwd -P)
+  if (($# > 0)); then
+    local name
+    for name in "$@"; do
+      comm_of "$name" >/dev/null
+      case "$name" in postgres) stop_service postgres INT ;; *) stop_service "$name" TERM ;; esac
+    done
+    [[ -f $STATE_DIR/services.env ]] && write_env
+    return 0
+  fi
   stop_service dockerd TERM
   stop_service nginx TERM # TERM = fast shutdown for nginx
   stop_service fcgiwrap TERM
@@ -610,7 +623,7 @@ cmd_status() {
 
 case "${1:-}" in
   start) shift; cmd_start "$@" ;;
-  stop) cmd_stop ;;
+  stop) shift; cmd_stop "$@" ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start [--docker] | stop | status" >&2; exit 2 ;;
+  *) echo "usage: $0 start [--docker] | stop [service...] | status" >&2; exit 2 ;;
 esac
