@@ -62,7 +62,7 @@ pid_alive() {
 pid_file() { echo "$STATE_DIR/pids/$1.pid"; }
 
 # recorded_pid NAME: prints the recorded PID when that process is alive and is the expected
-# program; otherwise removes a stale pid file and fails.
+# program; otherwise fails (a stale pid file is cleaned by clean_stale at start).
 recorded_pid() {
   local name=$1 file pid comm
   file=$(pid_file "$name")
@@ -75,7 +75,6 @@ recorded_pid() {
       return 0
     fi
   fi
-  rm -f "$file"
   return 1
 }
 
@@ -84,6 +83,7 @@ record_pid() { mkdir -p "$STATE_DIR/pids"; echo "$2" >"$(pid_file "$1")"; }
 # stop_pid NAME SIGNAL: signal, wait up to 15 s, then KILL.
 stop_service() {
   local name=$1 sig=${2:-TERM} pid i
+  clean_stale "$name"
   if ! pid=$(recorded_pid "$name"); then
     return 0
   fi
@@ -121,18 +121,44 @@ stop_service() {
   rm -f "$(pid_file "$name")"
 }
 
-# session_members SID: live (non-zombie) processes whose session id is SID.
+# session_members SID [COMM]: live (non-zombie) processes whose session id is SID (and whose
+# command name is COMM, when given).
 session_members() {
-  local sid=$1 f stat rest state fields out=()
+  local sid=$1 comm=${2:-} f stat rest state fields out=() p
   for f in /proc/[0-9]*/stat; do
     { read -r stat <"$f"; } 2>/dev/null || continue
     rest=${stat##*) }
     read -r state _ _ fields _ <<<"$rest"
     [[ $fields == "$sid" && $state != Z && $state != X ]] || continue
-    f=${f#/proc/}
-    out+=("${f%/stat}")
+    p=${f#/proc/}
+    p=${p%/stat}
+    if [[ -n $comm && $(cat "/proc/$p/comm" 2>/dev/null) != "$comm" ]]; then continue; fi
+    out+=("$p")
   done
   echo "${out[*]}"
+}
+
+# clean_stale NAME: when the recorded leader of NAME is gone (killed, crashed), end what is
+# left of its session (e.g. nginx workers still holding the port) and drop the pid file.
+clean_stale() {
+  local name=$1 file pid rest i
+  file=$(pid_file "$name")
+  [[ -f $file ]] || return 0
+  recorded_pid "$name" >/dev/null && return 0
+  pid=$(tr -d ' \n' <"$file" 2>/dev/null || true)
+  rm -f "$file"
+  [[ $pid =~ ^[0-9]+$ ]] || return 0
+  rest=$(session_members "$pid" "$(comm_of "$name")")
+  [[ -n $rest ]] || return 0
+  log "$name: leader $pid is gone; ending its leftover processes: $rest"
+  # shellcheck disable=SC2086
+  kill -TERM $rest 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    [[ -z $(session_members "$pid" "$(comm_of "$name")") ]] && return 0
+    sleep 0.1
+  done
+  # shellcheck disable=SC2086
+  kill -KILL $(session_members "$pid" "$(comm_of "$name")") 2>/dev/null || true
 }
 
 # tcp_open PORT: something accepts connections on 127.0.0.1:PORT.
@@ -205,6 +231,7 @@ install_packages() {
 start_postgres() {
   local dir=$STATE_DIR/postgres data=$STATE_DIR/postgres/data run=$STATE_DIR/postgres/run
   local logfile=$STATE_DIR/logs/postgres.log pid
+  clean_stale postgres
   if pid=$(recorded_pid postgres) && tcp_open "$PG_PORT"; then
     log "postgres: already running (pid $pid) on 127.0.0.1:$PG_PORT"
     ensure_database
@@ -318,6 +345,7 @@ start_clamd() {
   local sock=$dir/clamd.sock conf=$dir/clamd.conf
   mkdir -p "$dir/tmp"
   write_clamd_db "$dir/db"
+  clean_stale clamd
   if pid=$(recorded_pid clamd) && clamd_ping_tcp; then
     log "clamd: already running (pid $pid) on 127.0.0.1:$CLAMD_PORT and $sock"
     return 0
@@ -366,6 +394,7 @@ registry_ready() { curl -sf -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/v2/"; 
 
 start_registry() {
   local dir=$STATE_DIR/registry logfile=$STATE_DIR/logs/registry.log pid
+  clean_stale registry
   if pid=$(recorded_pid registry) && registry_ready; then
     log "registry: already running (pid $pid) on 127.0.0.1:$REGISTRY_PORT"
     return 0
@@ -421,6 +450,7 @@ ensure_git_credentials() {
 
 start_fcgiwrap() {
   local dir=$STATE_DIR/git logfile=$STATE_DIR/logs/fcgiwrap.log pid sock=$STATE_DIR/git/fcgiwrap.sock
+  clean_stale fcgiwrap
   if pid=$(recorded_pid fcgiwrap) && [[ -S $sock ]]; then
     log "fcgiwrap: already running (pid $pid) on $sock"
     return 0
@@ -439,6 +469,7 @@ start_git_http() {
   mkdir -p "$dir/repos" "$dir/nginx/tmp"
   ensure_git_credentials
   start_fcgiwrap
+  clean_stale nginx
   if pid=$(recorded_pid nginx) && git_ready; then
     log "git-http: nginx already running (pid $pid) on http://127.0.0.1:$GIT_PORT/git"
     return 0
@@ -501,6 +532,7 @@ docker_ready() { curl -sf --unix-socket "$STATE_DIR/docker/docker.sock" http://l
 
 start_docker() {
   local dir=$STATE_DIR/docker logfile=$STATE_DIR/logs/dockerd.log pid
+  clean_stale dockerd
   if pid=$(recorded_pid dockerd) && docker_ready; then
     log "docker: already running (pid $pid) on unix://$dir/docker.sock"
     return 0
