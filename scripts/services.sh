@@ -565,7 +565,8 @@ write_env() {
   local tmp=$STATE_DIR/services.env.tmp
   {
     echo "PIPELINE_STATE_DIR=$STATE_DIR"
-    echo "PIPELINE_PG_CONN=Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=pipeline"
+    # Quoted: the value holds ';', so the file can also be sourced by a shell.
+    echo "PIPELINE_PG_CONN=\"Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=pipeline\""
     echo "PIPELINE_PG_PORT=$PG_PORT"
     echo "PIPELINE_CLAMD_TCP=127.0.0.1:$CLAMD_PORT"
     echo "PIPELINE_CLAMD_SOCKET=$STATE_DIR/clamd/clamd.sock"

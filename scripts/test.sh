@@ -19,7 +19,9 @@ env_file=$PIPELINE_STATE_DIR/services.env
 [[ -f $env_file ]] || { echo "[test] ERROR: $env_file was not written by scripts/services.sh start" >&2; exit 1; }
 while IFS= read -r line || [[ -n $line ]]; do
   [[ -z $line || $line == \#* ]] && continue
-  export "${line%%=*}=${line#*=}"
+  value=${line#*=}
+  if [[ ${#value} -ge 2 && $value == \"*\" ]]; then value=${value:1:-1}; fi
+  export "${line%%=*}=$value"
 done <"$env_file"
 export PIPELINE_SERVICES_ENV=$env_file
 export PIPELINE_REQUIRE_SERVICES=1
