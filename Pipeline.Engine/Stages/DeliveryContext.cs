@@ -53,4 +53,8 @@ public sealed class DeliveryContext(
 }
 
 /// <summary>An image built from the delivery, waiting to be pushed.</summary>
-public sealed record BuiltDeliveryImage(string Name, string Repository, string Tag, Pipeline.Registry.Images.BuiltImage Image, string BlobStoreDir);
+public sealed record BuiltDeliveryImage(string Name, string Repository, string Tag, Pipeline.Registry.Images.BuiltImage Image, string BlobStoreDir)
+{
+    /// <summary>Where the base's layers already are, so the registry can mount instead of upload.</summary>
+    public string? BaseRepository { get; init; }
+}

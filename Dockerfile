@@ -1,0 +1,29 @@
+# The engine's own image: multi-stage build, runs as a non-root user on a chiseled runtime image
+# with no shell and no package manager.
+#   docker build -t pipeline-engine .
+#   docker run --rm -v /etc/pipeline:/etc/pipeline:ro -v /var/lib/pipeline:/var/lib/pipeline pipeline-engine daemon
+
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /src
+COPY Directory.Build.props Directory.Packages.props Pipeline.sln ./
+COPY Pipeline.Engine/Pipeline.Engine.csproj Pipeline.Engine/
+COPY Pipeline.Checkup/Pipeline.Checkup.csproj Pipeline.Checkup/
+COPY Pipeline.Registry/Pipeline.Registry.csproj Pipeline.Registry/
+RUN dotnet restore Pipeline.Engine/Pipeline.Engine.csproj -r linux-x64
+COPY Pipeline.Engine/ Pipeline.Engine/
+COPY Pipeline.Checkup/ Pipeline.Checkup/
+COPY Pipeline.Registry/ Pipeline.Registry/
+RUN dotnet publish Pipeline.Engine/Pipeline.Engine.csproj -c Release -r linux-x64 --self-contained false \
+      --no-restore -o /out \
+ && rm -f /out/*.pdb
+
+# Chiseled: no shell, no package manager, non-root user "app" (uid 1654) by default.
+FROM mcr.microsoft.com/dotnet/runtime:10.0-noble-chiseled AS runtime
+WORKDIR /app
+COPY --from=build /out/ /app/
+COPY pipelines/ /etc/pipeline/pipelines/
+USER 1654:1654
+ENV PIPELINE_CONFIG=/etc/pipeline/engine.yaml \
+    DOTNET_gcServer=0
+ENTRYPOINT ["/app/pipeline"]
+CMD ["daemon"]
