@@ -24,11 +24,14 @@ internal sealed class HashingStream : Stream
     /// <summary>Bytes seen so far.</summary>
     public long Count { get; private set; }
 
-    /// <summary>Finishes the hash (call once, after the last byte).</summary>
-    public byte[] GetHash() => _hash.GetHashAndReset();
+    private byte[]? _final;
+
+    /// <summary>Finishes the hash (after the last byte); later calls return the same value, also after disposal.</summary>
+    public byte[] GetHash() => _final ??= _hash.GetHashAndReset();
 
     private void Account(ReadOnlySpan<byte> data)
     {
+        if (_final is not null) throw new InvalidOperationException("The hash was already finished.");
         Count += data.Length;
         if (Count > _maxBytes)
             throw new RegistryException("REG-BLOB-003", $"Blob exceeds the size limit of {_maxBytes} bytes.");
@@ -86,6 +89,7 @@ internal sealed class HashingStream : Stream
         if (disposing)
         {
             if (!_leaveOpen) _inner.Dispose();
+            _final ??= _hash.GetHashAndReset();
             _hash.Dispose();
         }
         base.Dispose(disposing);
