@@ -34,6 +34,7 @@ public sealed record Checkpoint(string Origin, long TreeSize, byte[] RootHash, s
         if (root.Length != 32) throw new CheckupException(C, $"Checkpoint root hash is {root.Length} bytes, expected 32.");
         if (lines.Any(l => l.Length == 0)) throw new CheckupException(C, "Checkpoint text contains an empty line.");
 
+        if (sigPart.Length == 0) throw new CheckupException(SigstoreCodes.CheckpointSignature, "Checkpoint carries no signature lines.");
         if (!sigPart.EndsWith('\n')) throw new CheckupException(C, "Checkpoint signature block must end with a newline.");
         var sigs = new List<NoteSignature>();
         foreach (var line in sigPart[..^1].Split('\n'))

@@ -9,6 +9,8 @@ public static class SigstoreCodes
     public const string TrustedRootMalformed = "SIG-SIGSTORE-TRUSTED-ROOT-MALFORMED";
     /// <summary>The verification policy does not fit the bundle (e.g. key-signed bundle but no key given).</summary>
     public const string PolicyMismatch = "SIG-SIGSTORE-POLICY-MISMATCH";
+    /// <summary>The public key given in the policy cannot be parsed.</summary>
+    public const string KeyInvalid = "SIG-SIGSTORE-KEY-INVALID";
     /// <summary>The signing certificate does not chain to a trusted Fulcio CA at the verified time(s).</summary>
     public const string CertChain = "SIG-SIGSTORE-CERT-CHAIN";
     /// <summary>No valid embedded SCT from a trusted CT log.</summary>

@@ -43,7 +43,7 @@ public static class SigstoreVerifier
         {
             if (policy.PublicKeyPem is null)
                 throw new CheckupException(SigstoreCodes.PolicyMismatch, "Bundle is signed with a managed key (no certificate) but no public key was given; pass --key.");
-            key = VerifierKey.FromPem(policy.PublicKeyPem, SigstoreCodes.PolicyMismatch);
+            key = VerifierKey.FromPem(policy.PublicKeyPem, SigstoreCodes.KeyInvalid);
         }
 
         try
