@@ -113,10 +113,10 @@ public static class PipelineCli
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }).ConfigureAwait(false);
     }
 
-    private static async Task<Engine> Start(string? config, bool json, CancellationToken ct)
+    private static async Task<PipelineEngine> Start(string? config, bool json, CancellationToken ct)
     {
         var log = Logging.Create(json);
-        return await Engine.StartAsync(ResolveConfig(config), TimeProvider.System, log, ct).ConfigureAwait(false);
+        return await PipelineEngine.StartAsync(ResolveConfig(config), TimeProvider.System, log, ct).ConfigureAwait(false);
     }
 
     internal static string ResolveConfig(string? option)

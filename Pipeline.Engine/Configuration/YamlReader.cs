@@ -60,6 +60,12 @@ public static class YamlReader
             errors.Add(file, (int)e.Start.Line, (int)e.Start.Column, "not valid YAML: " + Clean(e.Message));
             return null;
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)
+        {
+            // The YAML library can fail outside its own exception type on malformed input.
+            errors.Add(file, 1, 1, "not valid YAML: the parser gave up (" + e.GetType().Name + ")", "check quoting and indentation");
+            return null;
+        }
 
         var stream = new YamlStream();
         try
@@ -69,6 +75,11 @@ public static class YamlReader
         catch (YamlException e)
         {
             errors.Add(file, (int)e.Start.Line, (int)e.Start.Column, "not valid YAML: " + Clean(e.Message));
+            return null;
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)
+        {
+            errors.Add(file, 1, 1, "not valid YAML: the parser gave up (" + e.GetType().Name + ")", "check quoting and indentation");
             return null;
         }
 

@@ -102,7 +102,7 @@ public static class DeliveryManifestParser
             var cmd = im.StringList("cmd");
             var workingDir = im.String("workingDir");
             if (workingDir is not null && !IsSafeAbsolute(workingDir)) im.KeyError("workingDir", $"'workingDir: {workingDir}' must be an absolute path");
-            var user = im.String("user", UserPattern, "numeric user (uid or uid:gid)", required: true, hint: "e.g. \"10001\" or \"10001:10001\"");
+            var user = im.String("user", UserPattern, "numeric user (uid or uid:gid, e.g. \"10001\")", required: true);
             if (user is not null && UserPattern.IsMatch(user) && uint.Parse(user.Split(':')[0], CultureInfo.InvariantCulture) == 0)
                 im.KeyError("user", "images must not run as root (uid 0)", "use a numeric non-root user such as 10001");
             var env = im.StringMap("env");

@@ -165,7 +165,7 @@ public static class PipelineDefinitionLoader
         if (text is null) return null;
         if (Uri.TryCreate(text, UriKind.Absolute, out var u) && u.Scheme is "http" or "https" or "file" && string.IsNullOrEmpty(u.UserInfo))
             return u;
-        s.KeyError("url", $"'source.url' must be an http(s):// or file:// URL without user or password: '{text}'", "credentials go into a file named by 'source.credentialsFile'");
+        s.KeyError("url", $"'source.url' must be an http(s):// or file:// URL without user or password: '{Vcs.SupplierMirror.Redact(text)}'", "credentials go into a file named by 'source.credentialsFile'");
         return null;
     }
 

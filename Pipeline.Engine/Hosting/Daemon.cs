@@ -11,7 +11,7 @@ namespace Pipeline.Engine.Hosting;
 /// </summary>
 public static class Daemon
 {
-    public static async Task<int> RunAsync(Engine engine, CancellationToken ct)
+    public static async Task<int> RunAsync(PipelineEngine engine, CancellationToken ct)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddSerilog(engine.Log, dispose: false);
@@ -23,7 +23,7 @@ public static class Daemon
             {
                 var key = new JobKey(p.Name, "pipelines");
                 q.AddJob<PipelineJob>(j => j.WithIdentity(key).UsingJobData(PipelineJob.PipelineKey, p.Name).StoreDurably());
-                q.AddTrigger(t => t.ForJob(key).WithIdentity(p.Name + "-schedule", "pipelines").WithCronSchedule(p.Schedule!, c => c.WithMisfireHandlingInstructionDoNothing()));
+                q.AddTrigger(t => t.ForJob(key).WithIdentity(p.Name + "-schedule", "pipelines").WithCronSchedule(p.Schedule!));
             }
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);

@@ -4,7 +4,7 @@ namespace Pipeline.Engine.Hosting;
 
 /// <summary>The scheduled pass of one pipeline; Quartz never runs two of the same pipeline at once.</summary>
 [DisallowConcurrentExecution]
-public sealed class PipelineJob(Engine engine) : IJob
+public sealed class PipelineJob(PipelineEngine engine) : IJob
 {
     public const string PipelineKey = "pipeline";
 

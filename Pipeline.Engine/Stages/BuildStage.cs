@@ -99,7 +99,7 @@ public sealed class BuildStage : IStage
 
         var manifest = ImageManifest.Parse(response.Bytes, response.MediaType);
         using var config = new MemoryStream();
-        await client.GetBlobAsync(repository, manifest.Config.Digest, config, manifest.Config.Size, ct).ConfigureAwait(false);
+        await client.GetBlobAsync(repository, manifest.Config.Digest, config, manifest.Config.Size, cancellationToken: ct).ConfigureAwait(false);
         return new BaseImage(manifest, ImageConfig.Parse(config.ToArray()));
     }
 

@@ -203,7 +203,7 @@ public sealed class SupplierMirror : IDisposable
         (offset < TimeSpan.Zero ? "-" : "+") + offset.Duration().ToString("hhmm", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Removes anything that looks like user:password@ from a message.</summary>
-    internal static string Redact(string message) => Regex.Replace(message, @"://[^/@\s]+@", "://***@");
+    public static string Redact(string message) => Regex.Replace(message, @"://[^/@\s]+@", "://***@");
 
     public void Dispose() => _repo.Dispose();
 }

@@ -102,7 +102,7 @@ public class LedgerStoreTests
         await store.MigrateAsync(default);
         await using (var cmd = ds.CreateCommand("insert into schema_migrations(version) values (999)"))
             await cmd.ExecuteNonQueryAsync();
-        var e = Assert.ThrowsAsync<Pipeline.Engine.PipelineException>(() => store.MigrateAsync(default))!;
+        var e = (await Assert.ThrowsAsync<Pipeline.Engine.PipelineException>(() => store.MigrateAsync(default)))!;
         Assert.That(e.Code, Is.EqualTo("DB-SCHEMA-NEWER"));
     }
 }

@@ -86,6 +86,7 @@ public class SupplierMirrorTests
         File.SetUnixFileMode(dir.Combine("w", "bin", "app"), (UnixFileMode)0b111_101_101);
         repo.Write("docs/a.md", "docs");
         var commit = repo.Commit("c");
+        repo.AnnotatedUnsignedTag("v1.0.0");
         using var mirror = SupplierMirror.Open(dir.Combine("m.git"), new Uri("file://" + repo.WorkTree));
         mirror.Fetch(null, default);
         var result = mirror.ExportTree(commit, dir.Combine("out"), ExportLimits.Default, default);
@@ -131,6 +132,7 @@ public class SupplierMirrorTests
         repo.Write("a", new byte[1000]);
         repo.Write("b", new byte[10]);
         var commit = repo.Commit("c");
+        repo.AnnotatedUnsignedTag("v1.0.0");
         using var mirror = SupplierMirror.Open(dir.Combine("m.git"), new Uri("file://" + repo.WorkTree));
         mirror.Fetch(null, default);
         var e = Assert.Throws<PipelineException>(() => mirror.ExportTree(commit, dir.Combine("o1"), ExportLimits.Default with { MaxFileBytes = 999 }, default))!;

