@@ -1,0 +1,227 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Pipeline.Checkup.Scanning;
+
+/// <summary>Timeouts for <see cref="ClamdClient"/>. A whole scan is bounded by the caller's cancellation token.</summary>
+public sealed record ClamdClientOptions
+{
+    /// <summary>How long to wait for the connection to clamd.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long any single read or write may wait (including clamd's answer after the last chunk).</summary>
+    public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(120);
+}
+
+/// <summary>The verdict clamd gave for one stream.</summary>
+public enum ClamdVerdict { Clean, Infected, Error }
+
+/// <summary>clamd's answer for one stream: the verdict, the signature name when infected, and the raw reply.</summary>
+public sealed record ClamdScanResult(ClamdVerdict Verdict, string? Signature, string RawReply);
+
+/// <summary>
+/// A minimal clamd client (PING, VERSION, INSTREAM) over TCP or a Unix socket, one connection per
+/// command. A stream is sent as <c>zINSTREAM\0</c> then 64 KiB chunks <c>&lt;uint32 BE length&gt;&lt;bytes&gt;</c>
+/// ending with a zero-length chunk. Anything but an explicit <c>stream: OK</c> is never reported clean:
+/// size-limit errors and a connection closed by clamd mid-stream are <see cref="ClamdVerdict.Error"/>;
+/// unreachable clamd, timeouts and unintelligible answers are <see cref="ClamdException"/>.
+/// </summary>
+public sealed class ClamdClient(ClamdEndpoint endpoint, ClamdClientOptions options)
+{
+    /// <summary>Size of each INSTREAM chunk.</summary>
+    public const int ChunkSize = 64 * 1024;
+    private const int MaxReplyLength = 8 * 1024;
+
+    public ClamdEndpoint Endpoint { get; } = endpoint ?? throw new ArgumentNullException(nameof(endpoint));
+
+    private readonly ClamdClientOptions _options = options ?? throw new ArgumentNullException(nameof(options));
+
+    /// <summary>Sends PING; throws unless clamd answers PONG.</summary>
+    public async Task PingAsync(CancellationToken ct)
+    {
+        var reply = await CommandAsync("zPING\0"u8.ToArray(), ct).ConfigureAwait(false);
+        if (reply != "PONG")
+            throw new ClamdException(ClamdErrors.Protocol, $"clamd at {Endpoint} answered PING with '{Clip(reply)}' instead of PONG.", false);
+    }
+
+    /// <summary>Returns clamd's VERSION answer, e.g. <c>ClamAV 1.4.6</c> or <c>ClamAV 1.4.6/27000/...</c>.</summary>
+    public async Task<string> VersionAsync(CancellationToken ct)
+    {
+        var reply = await CommandAsync("zVERSION\0"u8.ToArray(), ct).ConfigureAwait(false);
+        if (!reply.StartsWith("ClamAV ", StringComparison.Ordinal))
+            throw new ClamdException(ClamdErrors.Protocol, $"clamd at {Endpoint} answered VERSION with '{Clip(reply)}'.", false);
+        return reply;
+    }
+
+    /// <summary>Streams <paramref name="content"/> to clamd (INSTREAM) and returns its verdict.</summary>
+    public async Task<ClamdScanResult> ScanAsync(Stream content, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        using var socket = await ConnectAsync(ct).ConfigureAwait(false);
+        using var io = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var buffer = ArrayPool<byte>.Shared.Rent(4 + ChunkSize);
+        try
+        {
+            long sent = 0;
+            var sending = false;
+            try
+            {
+                sending = true;
+                await SendAsync(socket, "zINSTREAM\0"u8.ToArray(), io, ct).ConfigureAwait(false);
+                while (true)
+                {
+                    sending = false; // errors reading the content are the caller's, not clamd's
+                    var n = await FillAsync(content, buffer.AsMemory(4, ChunkSize), ct).ConfigureAwait(false);
+                    BinaryPrimitives.WriteUInt32BigEndian(buffer, (uint)n);
+                    sending = true;
+                    await SendAsync(socket, buffer.AsMemory(0, 4 + n), io, ct).ConfigureAwait(false);
+                    sent += n;
+                    if (n == 0) break;
+                }
+            }
+            catch (Exception e) when (sending && e is IOException or SocketException or ObjectDisposedException)
+            {
+                // clamd closes the connection after e.g. "INSTREAM size limit exceeded. ERROR": read what it said.
+                string? said = null;
+                try
+                {
+                    said = await ReadReplyAsync(socket, io, ct).ConfigureAwait(false);
+                }
+                catch (Exception re) when (re is IOException or SocketException or ClamdException or ObjectDisposedException)
+                {
+                }
+                var raw = string.IsNullOrEmpty(said)
+                    ? $"connection closed by clamd after {sent} bytes were sent ({e.Message})"
+                    : said;
+                return new ClamdScanResult(ClamdVerdict.Error, null, raw);
+            }
+
+            var reply = await ReadReplyAsync(socket, io, ct).ConfigureAwait(false);
+            return ParseScanReply(reply);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Interprets an INSTREAM reply. Only <c>stream: OK</c> is clean; unknown text is an error.</summary>
+    internal static ClamdScanResult ParseScanReply(string reply)
+    {
+        var body = reply.StartsWith("stream: ", StringComparison.Ordinal) ? reply["stream: ".Length..] : null;
+        if (body == "OK") return new ClamdScanResult(ClamdVerdict.Clean, null, reply);
+        if (body is not null && body.EndsWith(" FOUND", StringComparison.Ordinal) && body.Length > " FOUND".Length)
+            return new ClamdScanResult(ClamdVerdict.Infected, body[..^" FOUND".Length], reply);
+        return new ClamdScanResult(ClamdVerdict.Error, null, reply);
+    }
+
+    private async Task<string> CommandAsync(byte[] command, CancellationToken ct)
+    {
+        using var socket = await ConnectAsync(ct).ConfigureAwait(false);
+        using var io = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        try
+        {
+            await SendAsync(socket, command, io, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException)
+        {
+            throw new ClamdException(ClamdErrors.Protocol, $"clamd at {Endpoint} closed the connection: {e.Message}", true, e);
+        }
+        return await ReadReplyAsync(socket, io, ct).ConfigureAwait(false);
+    }
+
+    private async Task<Socket> ConnectAsync(CancellationToken ct)
+    {
+        var endPoint = Endpoint.ToEndPoint();
+        var socket = Endpoint.IsUnixSocket
+            ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+            : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_options.ConnectTimeout);
+        try
+        {
+            await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
+            return socket;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new ClamdException(ClamdErrors.Timeout,
+                $"Connecting to clamd at {Endpoint} took longer than {_options.ConnectTimeout.TotalSeconds:0.###} s; is clamd overloaded or firewalled?", true);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new ClamdException(ClamdErrors.Unreachable,
+                $"Cannot connect to clamd at {Endpoint}: {e.SocketErrorCode} ({e.Message}). Check that clamd runs and listens there.", true, e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private async Task SendAsync(Socket socket, ReadOnlyMemory<byte> data, CancellationTokenSource io, CancellationToken ct)
+    {
+        io.CancelAfter(_options.ReadTimeout);
+        try
+        {
+            while (!data.IsEmpty)
+            {
+                var n = await socket.SendAsync(data, SocketFlags.None, io.Token).ConfigureAwait(false);
+                data = data[n..];
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new ClamdException(ClamdErrors.Timeout,
+                $"Sending to clamd at {Endpoint} stalled for more than {_options.ReadTimeout.TotalSeconds:0.###} s.", true);
+        }
+    }
+
+    /// <summary>Reads a NUL-terminated (z-command) reply, or up to EOF.</summary>
+    private async Task<string> ReadReplyAsync(Socket socket, CancellationTokenSource io, CancellationToken ct)
+    {
+        io.CancelAfter(_options.ReadTimeout);
+        var reply = new MemoryStream();
+        var buffer = new byte[1024];
+        try
+        {
+            while (true)
+            {
+                var n = await socket.ReceiveAsync(buffer, SocketFlags.None, io.Token).ConfigureAwait(false);
+                if (n == 0) break;
+                var nul = Array.IndexOf(buffer, (byte)0, 0, n);
+                reply.Write(buffer, 0, nul < 0 ? n : nul);
+                if (nul >= 0) break;
+                if (reply.Length > MaxReplyLength)
+                    throw new ClamdException(ClamdErrors.Protocol, $"clamd at {Endpoint} sent a reply longer than {MaxReplyLength} bytes.", false);
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new ClamdException(ClamdErrors.Timeout,
+                $"clamd at {Endpoint} did not answer within {_options.ReadTimeout.TotalSeconds:0.###} s.", true);
+        }
+        if (reply.Length == 0)
+            throw new ClamdException(ClamdErrors.Protocol, $"clamd at {Endpoint} closed the connection without an answer.", true);
+        return Encoding.UTF8.GetString(reply.GetBuffer(), 0, (int)reply.Length).TrimEnd('\n', '\r');
+    }
+
+    private static async Task<int> FillAsync(Stream content, Memory<byte> chunk, CancellationToken ct)
+    {
+        var total = 0;
+        while (total < chunk.Length)
+        {
+            var n = await content.ReadAsync(chunk[total..], ct).ConfigureAwait(false);
+            if (n == 0) break;
+            total += n;
+        }
+        return total;
+    }
+
+    private static string Clip(string s) => s.Length > 200 ? s[..200] + "..." : s;
+}
