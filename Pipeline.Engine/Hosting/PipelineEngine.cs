@@ -66,7 +66,7 @@ public sealed class PipelineEngine : IAsyncDisposable
     [
         new FetchStage(ExportLimits.Default),
         new VerifyStage(),
-        // SCAN-PENDING new ScanStage(),
+        new ScanStage(),
         new PublishStage(),
         new BuildStage(),
         new PushStage(),
