@@ -6,3 +6,9 @@ namespace Pipeline.Checkup.Verification;
 /// carry secrets.
 /// </summary>
 public sealed record CheckEvidence(string Check, bool Passed, string Detail);
+
+/// <summary>The checks run on a delivery, in order. <see cref="Passed"/> only when there is at least one check and all passed.</summary>
+public sealed record CheckReport(IReadOnlyList<CheckEvidence> Checks)
+{
+    public bool Passed => Checks.Count > 0 && Checks.All(c => c.Passed);
+}

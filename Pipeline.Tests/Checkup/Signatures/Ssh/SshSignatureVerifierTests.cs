@@ -304,4 +304,15 @@ public class SshSignatureVerifierTests
         var ex = Assert.Throws<CheckupException>(() => SshPublicKey.Parse("sk-ssh-ed25519@openssh.com " + Convert.ToBase64String(blob)));
         Assert.That(ex!.Code, Is.EqualTo(SshErrors.UnsupportedAlgorithm));
     }
+
+    [Test]
+    public void Ecdsa_point_not_on_the_curve_is_rejected()
+    {
+        var parts = File.ReadAllText(_keys["ecdsa"] + ".pub").Split(' ');
+        var blob = Convert.FromBase64String(parts[1]);
+        blob[^1] ^= 0x01; // last byte of Y
+        var ex = Assert.Throws<CheckupException>(() => SshPublicKey.Parse($"{parts[0]} {Convert.ToBase64String(blob)}"));
+        Assert.That(ex!.Code, Is.EqualTo(SshErrors.MalformedPublicKey));
+        Assert.That(ex.Message, Does.Contain("not on the curve"));
+    }
 }
