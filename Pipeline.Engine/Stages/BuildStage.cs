@@ -21,7 +21,7 @@ public sealed class BuildStage : IStage
     {
         var tag = context.Annotated ?? throw new PipelineException("ENG-STAGE-ORDER", "build needs the fetch stage first");
         var definition = context.Definition;
-        var manifest = DeliveryManifestParser.Load(context.TreeDir, definition.Images.AllowedBaseImages);
+        var manifest = context.Delivery ?? DeliveryManifestParser.Load(context.TreeDir, definition.Images.AllowedBaseImages);
         if (!References.IsTag(tag.Name))
             throw new PipelineException("BUILD-TAG-NAME", $"tag '{tag.Name}' cannot be used as an image tag (letters, digits, '.', '_', '-'; at most 128)");
 

@@ -38,6 +38,9 @@ public sealed class DeliveryContext(
     /// <summary>Set by verify: every delivered file with its SHA-256.</summary>
     public ChecksumReport? Checksums { get; set; }
 
+    /// <summary>Set by verify: the validated <c>delivery.yaml</c>.</summary>
+    public DeliveryManifest? Delivery { get; set; }
+
     /// <summary>Set by verify: who signed the tag.</summary>
     public string? Signer { get; set; }
 

@@ -43,6 +43,11 @@ public sealed class VerifyStage : IStage
         var manifest = ChecksumManifest.Parse(manifestName, await File.ReadAllBytesAsync(manifestPath, ct).ConfigureAwait(false));
         var report = await ChecksumVerifier.VerifyAsync(context.TreeDir, manifest, p => p == manifestName, ct).ConfigureAwait(false);
         context.Checksums = report;
+        // The delivery's build description is part of the convention check: a delivery whose
+        // delivery.yaml is invalid is rejected here, before anything is published or built.
+        context.Delivery = DeliveryManifestParser.Load(context.TreeDir, context.Definition.Images.AllowedBaseImages);
+        evidence["images"] = string.Join(",", context.Delivery.Images.Select(i => i.Name));
+
         evidence["manifest"] = manifestName;
         evidence["manifestDigest"] = report.ManifestDigest;
         evidence["files"] = report.Files.Count.ToString(CultureInfo.InvariantCulture);

@@ -1,0 +1,244 @@
+using System.Net;
+using System.Text.Json;
+using Pipeline.Engine.Ledger;
+using Pipeline.Engine.Runs;
+using Pipeline.Tests.Support;
+
+namespace Pipeline.Tests.Integration.Engine;
+
+/// <summary>
+/// Whole deliveries against the real services: git over HTTP (VCS A and B), clamd, the registry
+/// and PostgreSQL. A good delivery ends in the registry (checked with skopeo); every bad one is
+/// rejected at the right stage with a message naming the cause, and nothing is pushed.
+/// </summary>
+[Category("Integration")]
+[NonParallelizable]
+public class DeliveryEndToEndTests
+{
+    private DeliveryHarness _harness = null!;
+
+    [OneTimeSetUp]
+    public async Task SetUp() => _harness = await DeliveryHarness.CreateAsync();
+
+    [OneTimeTearDown]
+    public async Task TearDown()
+    {
+        if (_harness is not null) await _harness.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_good_delivery_is_verified_scanned_published_built_pushed_and_recorded()
+    {
+        var s = _harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        s.Publish("v1.0.0");
+        var tagId = Shell.Git(s.Supplier.WorkTree, "rev-parse", "v1.0.0").Stdout.Trim();
+        var commit = Shell.Git(s.Supplier.WorkTree, "rev-parse", "v1.0.0^{commit}").Stdout.Trim();
+
+        var report = await s.RunAsync();
+
+        var d = report.Deliveries.Single();
+        Assert.That((d.Status, d.ReasonCode), Is.EqualTo((DeliveryStatus.Accepted, (string?)null)), d.Reason);
+        Assert.That(d.Entries.Select(e => (e.Record.Stage, e.Record.Verdict)), Is.EqualTo(new[]
+        {
+            ("fetch", Verdict.Passed), ("verify", Verdict.Passed), ("scan", Verdict.Passed),
+            ("publish", Verdict.Passed), ("build", Verdict.Passed), ("push", Verdict.Passed),
+        }));
+        Assert.That(d.Entries[1].Record.Evidence["signer"], Is.EqualTo("Certified Release Key"));
+
+        // The pushed image, seen by a client nobody on the team wrote.
+        var image = d.Images.Single();
+        Assert.That(image, Does.StartWith($"{_harness.Registry}/{s.RegistryRepository}@sha256:"));
+        var digest = image[(image.IndexOf('@') + 1)..];
+        var raw = Shell.Run("skopeo", ["inspect", "--tls-verify=false", "--raw", "docker://" + image]).EnsureSuccess("skopeo inspect --raw").Stdout;
+        Assert.That("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(raw))), Is.EqualTo(digest));
+        Assert.That(JsonDocument.Parse(raw).RootElement.GetProperty("layers").GetArrayLength(), Is.EqualTo(2), "base layer + delivery layer");
+        var config = JsonDocument.Parse(Shell.Run("skopeo", ["inspect", "--tls-verify=false", "--config", "docker://" + image]).EnsureSuccess("skopeo --config").Stdout).RootElement.GetProperty("config");
+        Assert.That(config.GetProperty("User").GetString(), Is.EqualTo("10001:10001"));
+        Assert.That(config.GetProperty("Labels").GetProperty("org.opencontainers.image.revision").GetString(), Is.EqualTo(commit));
+        Assert.That(config.GetProperty("Labels").GetProperty("org.opencontainers.image.version").GetString(), Is.EqualTo("v1.0.0"));
+        var tagged = Shell.Run("skopeo", ["inspect", "--tls-verify=false", "--format", "{{.Digest}}", $"docker://{_harness.Registry}/{s.RegistryRepository}:v1.0.0"]).EnsureSuccess("skopeo tag").Stdout.Trim();
+        Assert.That(tagged, Is.EqualTo(digest));
+
+        // VCS B holds the verified tag.
+        Assert.That(Shell.Run("git", ["--git-dir", s.InternalBare, "rev-parse", "refs/tags/v1.0.0"]).Stdout.Trim(), Is.EqualTo(tagId));
+
+        // The ledger chain is intact, and a second pass does not process the tag again.
+        var again = await s.RunAsync();
+        Assert.That((again.Deliveries.Count, again.Skipped), Is.EqualTo((0, new[] { "v1.0.0" })));
+        await using var ds = _harness.Database.DataSource();
+        Assert.That(await new LedgerStore(ds, TimeProvider.System).VerifyChainAsync(default), Is.Null);
+    }
+
+    [Test]
+    public async Task Building_the_same_delivery_twice_gives_the_same_image_digest()
+    {
+        var first = _harness.NewScenario();
+        first.WriteDefinition();
+        first.WriteGoodDelivery();
+        first.Publish("v1.0.0");
+        var a = (await first.RunAsync()).Deliveries.Single();
+
+        // Same files, same tag time: a second pipeline (another work folder, another run) must
+        // produce the identical image.
+        var second = _harness.NewScenario();
+        second.WriteDefinition();
+        Shell.Run("git", ["push", "-q", second.SupplierBare, "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"], first.Supplier.WorkTree).EnsureSuccess("push copy");
+        var b = (await second.RunAsync()).Deliveries.Single();
+        Assert.That(a.Status, Is.EqualTo(DeliveryStatus.Accepted), a.Reason);
+        Assert.That(b.Status, Is.EqualTo(DeliveryStatus.Accepted), b.Reason);
+        string Digest(DeliveryReport d) => d.Images.Single()[(d.Images.Single().IndexOf('@') + 1)..];
+        // Only the source label (the internal repository URL) differs between the two pipelines,
+        // so compare the build stage's layer digests, which must be identical.
+        Assert.That(b.Entries.Single(e => e.Record.Stage == "build").Record.Evidence["app.layer"],
+            Is.EqualTo(a.Entries.Single(e => e.Record.Stage == "build").Record.Evidence["app.layer"]));
+        Assert.That(Digest(a), Does.StartWith("sha256:"));
+    }
+
+    [Test]
+    public async Task A_tag_signed_by_an_unknown_key_is_rejected_at_verify_and_nothing_is_pushed()
+    {
+        var s = _harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        var stranger = SupplierRepo.NewKey(s.Root, "stranger");
+        s.Publish("v1.0.0", stranger);
+
+        var d = await RunRejected(s, "verify", "CHK-SSH-005");
+        Assert.That(d.Reason, Does.Contain("SHA256:"), "the message names the key that signed");
+    }
+
+    [Test]
+    public async Task A_file_changed_after_the_checksums_were_written_is_rejected()
+    {
+        var s = _harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        s.Supplier.Write("bin/app", "#!/bin/sh\necho tampered\n");
+        s.Publish("v1.0.0");
+        var d = await RunRejected(s, "verify", "CHK-SUM-025");
+        Assert.That(d.Reason, Does.Contain("bin/app"));
+    }
+
+    [Test]
+    public async Task A_file_listed_but_missing_is_rejected()
+    {
+        var s = _harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        File.Delete(Path.Combine(s.Supplier.WorkTree, "docs", "README.md"));
+        s.Publish("v1.0.0");
+        var d = await RunRejected(s, "verify", "CHK-SUM-023");
+        Assert.That(d.Reason, Does.Contain("docs/README.md"));
+    }
+
+    [Test]
+    public async Task A_file_not_listed_is_rejected()
+    {
+        var s = _harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        s.Supplier.Write("bin/backdoor", "#!/bin/sh\n");
+        s.Publish("v1.0.0");
+        var d = await RunRejected(s, "verify", "CHK-SUM-024");
+        Assert.That(d.Reason, Does.Contain("bin/backdoor"));
+    }
+
+    [Test]
+    public async Task A_file_with_the_eicar_test_string_is_rejected_at_scan_and_quarantined()
+    {
+        var s = _harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        s.Supplier.Write("docs/sample.txt", Eicar.Bytes());
+        s.Supplier.WriteChecksums();
+        s.Publish("v1.0.0");
+        var d = await RunRejected(s, "scan", "SCAN-INFECTED");
+        Assert.That(d.Reason, Does.Contain("docs/sample.txt").And.Contain("Pipeline.Test.EICAR"));
+        Assert.That(d.QuarantineDir, Is.Not.Null);
+        Assert.That(File.Exists(Path.Combine(d.QuarantineDir!, "tree", "docs", "sample.txt")), Is.True, "the files are kept for the security team");
+        var quarantineReport = JsonDocument.Parse(File.ReadAllText(Path.Combine(d.QuarantineDir!, "report.json"))).RootElement;
+        Assert.That(quarantineReport.GetProperty("code").GetString(), Is.EqualTo("SCAN-INFECTED"));
+        Assert.That(File.GetUnixFileMode(Path.Combine(d.QuarantineDir!, "report.json")) & UnixFileMode.UserWrite, Is.EqualTo((UnixFileMode)0), "quarantine is read-only");
+    }
+
+    [Test]
+    public async Task A_lightweight_tag_is_rejected_at_fetch()
+    {
+        var s = _harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        s.Supplier.Commit("release");
+        s.Supplier.LightweightTag("v1.0.0");
+        s.Supplier.PushTo(s.SupplierBare);
+        await RunRejected(s, "fetch", "FETCH-LIGHTWEIGHT-TAG");
+    }
+
+    [Test]
+    public async Task A_release_tag_that_is_moved_later_is_a_security_event()
+    {
+        var s = _harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        s.Publish("v1.0.0");
+        Assert.That((await s.RunAsync()).Deliveries.Single().Status, Is.EqualTo(DeliveryStatus.Accepted));
+
+        s.Supplier.Write("bin/app", "#!/bin/sh\necho other\n");
+        s.Supplier.WriteChecksums();
+        s.Supplier.Commit("sneaky");
+        s.Supplier.SignedTag("v1.0.0", _harness.Signer, "moved", force: true);
+        s.Supplier.PushTo(s.SupplierBare, force: true);
+        var d = await RunRejected(s, "fetch", "FETCH-TAG-MOVED", imageAlreadyPushed: true);
+        Assert.That(d.Reason, Does.StartWith("SECURITY:"));
+        // Recorded once: the next pass does not raise it again.
+        Assert.That((await s.RunAsync()).Deliveries, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_base_image_not_on_the_allow_list_is_rejected_before_anything_is_published()
+    {
+        var s = _harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery(baseImage: "pipeline-tests/base@sha256:" + new string('a', 64));
+        s.Publish("v1.0.0");
+        var d = await RunRejected(s, "verify", "CFG-INVALID");
+        Assert.That(d.Reason, Does.Contain("not on this pipeline's list of allowed base images"));
+    }
+
+    [Test]
+    public async Task A_key_used_outside_its_certified_window_is_rejected_with_that_reason()
+    {
+        var s = _harness.NewScenario();
+        s.WriteDefinition(validUntil: "2021-01-01");
+        s.WriteGoodDelivery();
+        s.Publish("v1.0.0");
+        var d = await RunRejected(s, "verify", "CHK-SIG-KEY-NOT-VALID");
+        Assert.That(d.Reason, Does.Contain("certified only"));
+    }
+
+    private async Task<DeliveryReport> RunRejected(Scenario s, string stage, string code, bool imageAlreadyPushed = false)
+    {
+        var report = await s.RunAsync();
+        var d = report.Deliveries.Single();
+        Assert.That((d.Status, d.ReasonCode), Is.EqualTo((DeliveryStatus.Rejected, code)), d.Reason);
+        var last = d.Entries[^1].Record;
+        Assert.That((last.Stage, last.Verdict, last.ReasonCode), Is.EqualTo((stage, Verdict.Failed, code)));
+        Assert.That(d.Entries.Take(d.Entries.Count - 1).Select(e => e.Record.Verdict), Has.All.EqualTo(Verdict.Passed));
+        Assert.That(d.Images, Is.Empty);
+        if (!imageAlreadyPushed)
+        {
+            Assert.That(await RegistryHasRepository(s.RegistryRepository), Is.False, "a rejected delivery pushes nothing to the registry");
+            Assert.That(Shell.Run("git", ["--git-dir", s.InternalBare, "tag"]).Stdout.Trim(), Is.Empty, "a rejected delivery is not published to VCS B");
+        }
+
+        return d;
+    }
+
+    private async Task<bool> RegistryHasRepository(string repository)
+    {
+        using var http = new HttpClient();
+        using var r = await http.GetAsync($"http://{_harness.Registry}/v2/{repository}/tags/list");
+        return r.StatusCode != HttpStatusCode.NotFound;
+    }
+}
