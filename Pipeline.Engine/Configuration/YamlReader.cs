@@ -272,6 +272,7 @@ public sealed class MappingReader
             else Error(item, $"every item of '{Qualify(key)}' must be a single value");
         }
 
+        if (required && seq.Children.Count == 0) Error(n, $"'{Qualify(key)}' must not be empty");
         return list;
     }
 
