@@ -128,7 +128,7 @@ public sealed record SigstoreBundle(
     private static TlogEntry ParseEntry(JsonElement e, string path, int minor)
     {
         if (e.ValueKind != JsonValueKind.Object) throw new CheckupException(C, $"{path} must be an object.");
-        var logIndex = ReqNonNegInt64(e, "logIndex", C, path);
+        var logIndex = NonNegInt64(e, "logIndex", C, path);
         var logId = ReqB64(ReqObj(e, "logId", C, path), "keyId", C, path + ".logId");
         var kv = ReqObj(e, "kindVersion", C, path);
         var kind = ReqStr(kv, "kind", C, path + ".kindVersion", 64);
@@ -149,8 +149,8 @@ public sealed record SigstoreBundle(
             }).ToList();
             string? cp = null;
             if (OptObj(ip, "checkpoint", C, pp) is { } cpo) cp = ReqStr(cpo, "envelope", C, pp + ".checkpoint", 64 * 1024);
-            proof = new InclusionProof(ReqNonNegInt64(ip, "logIndex", C, pp), ReqB64(ip, "rootHash", C, pp),
-                ReqNonNegInt64(ip, "treeSize", C, pp), hashes, cp);
+            proof = new InclusionProof(NonNegInt64(ip, "logIndex", C, pp), ReqB64(ip, "rootHash", C, pp),
+                NonNegInt64(ip, "treeSize", C, pp), hashes, cp);
         }
         var body = ReqB64(e, "canonicalizedBody", C, path);
         if (minor == 1 && set is null)

@@ -93,9 +93,10 @@ internal static class SigstoreJson
         throw new CheckupException(code, $"{path}.{name} is not a valid 64-bit integer.");
     }
 
-    public static long ReqNonNegInt64(JsonElement obj, string name, string code, string path)
+    /// <summary>Non-negative protobuf int64; absent means 0 (proto3 JSON omits default values).</summary>
+    public static long NonNegInt64(JsonElement obj, string name, string code, string path)
     {
-        var n = OptInt64(obj, name, code, path) ?? throw new CheckupException(code, $"Required field {path}.{name} is missing.");
+        var n = OptInt64(obj, name, code, path) ?? 0;
         if (n < 0) throw new CheckupException(code, $"{path}.{name} is negative ({n}).");
         return n;
     }
