@@ -113,4 +113,48 @@ public class SigstoreConformanceTests
             VerificationPolicy.ForIdentity(DefaultIdentity, DefaultIssuer), staging));
         Assert.That(ex!.Code, Is.EqualTo(SigstoreCodes.TlogMissing));
     }
+    private static (SigstoreBundle Bundle, TrustedRoot Root, ArtifactInput Artifact) HappyV03()
+    {
+        var root = TestServices.RequireShared(Rel);
+        return (SigstoreBundle.Parse(File.ReadAllText(Path.Combine(root, "happy-path-v0.3", "bundle.sigstore.json"))),
+            TrustedRoot.Parse(File.ReadAllText(Path.Combine(root, "..", "production_trusted_root.json"))),
+            ArtifactInput.FromBytes(File.ReadAllBytes(Path.Combine(root, "a.txt"))));
+    }
+
+    [Test]
+    public void WithoutTrustedCtLogsTheSctCheckFails()
+    {
+        var (bundle, root, artifact) = HappyV03();
+        var ex = Assert.Throws<CheckupException>(() => SigstoreVerifier.Verify(bundle, artifact, VerificationPolicy.ForIdentity(DefaultIdentity, DefaultIssuer), root with { Ctlogs = [] }));
+        Assert.That(ex!.Code, Is.EqualTo(SigstoreCodes.Sct));
+    }
+
+    [Test]
+    public void WithoutTrustedFulcioTheChainCheckFails()
+    {
+        var (bundle, root, artifact) = HappyV03();
+        var ex = Assert.Throws<CheckupException>(() => SigstoreVerifier.Verify(bundle, artifact, VerificationPolicy.ForIdentity(DefaultIdentity, DefaultIssuer), root with { CertificateAuthorities = [] }));
+        Assert.That(ex!.Code, Is.EqualTo(SigstoreCodes.CertChain));
+    }
+
+    [Test]
+    public void TlogKeyValidityEndingBeforeIntegratedTimeFails()
+    {
+        var (bundle, root, artifact) = HappyV03();
+        var shortened = root with { Tlogs = [.. root.Tlogs.Select(l => l with { ValidFor = new TimeWindow(l.ValidFor.Start, DateTimeOffset.FromUnixTimeSeconds(bundle.TlogEntries[0].IntegratedTime - 1)) })] };
+        var ex = Assert.Throws<CheckupException>(() => SigstoreVerifier.Verify(bundle, artifact, VerificationPolicy.ForIdentity(DefaultIdentity, DefaultIssuer), shortened));
+        Assert.That(ex!.Code, Is.EqualTo(SigstoreCodes.TlogKeyValidity));
+    }
+
+    [Test]
+    public void HappyPathReportsEvidence()
+    {
+        var (bundle, root, artifact) = HappyV03();
+        var r = SigstoreVerifier.Verify(bundle, artifact, VerificationPolicy.ForIdentity(DefaultIdentity, DefaultIssuer), root);
+        Assert.That(r.Issuer, Is.EqualTo(DefaultIssuer));
+        Assert.That(r.LogIndexes, Is.EqualTo(new[] { 79571823L }));
+        Assert.That(r.VerifiedTimes, Is.EqualTo(new[] { DateTimeOffset.FromUnixTimeSeconds(1710869186) }));
+        Assert.That(r.Checks.Select(c => c.Name), Is.SupersetOf(new[] { "message-signature", "tlog-entry-body", "tlog-inclusion", "checkpoint-signature", "signed-entry-timestamp", "integrated-time", "certificate-chain", "sct", "identity" }));
+    }
 }
+
