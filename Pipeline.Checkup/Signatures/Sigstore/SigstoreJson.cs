@@ -119,7 +119,10 @@ internal static class SigstoreJson
         var buf = new byte[t.Length / 4 * 3 + 3];
         if (t.Length % 4 != 0 || !Convert.TryFromBase64String(t, buf, out var n))
             throw new CheckupException(code, $"{path} is not valid base64.");
-        return buf.AsSpan(0, n).ToArray();
+        var bytes = buf.AsSpan(0, n).ToArray();
+        if (Convert.ToBase64String(bytes) != t)
+            throw new CheckupException(code, $"{path} is not canonical base64 (non-zero padding bits or misplaced padding).");
+        return bytes;
     }
 
     public static byte[] ReqB64(JsonElement obj, string name, string code, string path, int maxChars = 8 * 1024 * 1024)

@@ -176,7 +176,7 @@ public static class SigstoreVerifier
             }
             return new SigstoreVerificationResult(identity, issuer, logIndexes, times, checks);
         }
-        catch (Exception ex) when (ex is JsonException or FormatException or CryptographicException or System.Formats.Asn1.AsnContentException or ArgumentException or InvalidOperationException)
+        catch (Exception ex) when (ex is JsonException or FormatException or CryptographicException or System.Formats.Asn1.AsnContentException or ArgumentException or InvalidOperationException or NotSupportedException or OverflowException or IOException)
         {
             throw new CheckupException(SigstoreCodes.BundleMalformed, $"Bundle content could not be processed: {ex.Message}", ex);
         }
