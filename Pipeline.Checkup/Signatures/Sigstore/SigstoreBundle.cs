@@ -87,6 +87,14 @@ public sealed record SigstoreBundle(
             throw new CheckupException(C, "verificationMaterial must contain exactly one of certificate, x509CertificateChain, publicKey.");
 
         var entries = Arr(vm, "tlogEntries", C, "verificationMaterial", 32).Select((e, i) => ParseEntry(e, $"tlogEntries[{i}]", minor)).ToList();
+        for (var i = 0; i < entries.Count; i++)
+        {
+            for (var j = i + 1; j < entries.Count; j++)
+            {
+                if (entries[i].LogIndex == entries[j].LogIndex && entries[i].LogId.AsSpan().SequenceEqual(entries[j].LogId))
+                    throw new CheckupException(C, $"tlogEntries[{i}] and tlogEntries[{j}] are the same log entry (duplicates could inflate a threshold).");
+            }
+        }
         var tsv = OptObj(vm, "timestampVerificationData", C, "verificationMaterial");
         var timestamps = tsv is { } t
             ? Arr(t, "rfc3161Timestamps", C, "timestampVerificationData", 32)

@@ -122,6 +122,13 @@ public static class SigstoreVerifier
                     times.Add(t);
                     checks.Add(new SigstoreCheck("integrated-time", $"entry {entry.LogIndex} integrated at {t:O}"));
                 }
+                // Even an unsigned integrated time must not contradict the certificate's validity.
+                if (!isV2 && entry.IntegratedTime > 0 && leaf is not null)
+                {
+                    var t = DateTimeOffset.FromUnixTimeSeconds(entry.IntegratedTime);
+                    if (t < leaf.NotBefore.ToUniversalTime() || t > leaf.NotAfter.ToUniversalTime())
+                        throw new CheckupException(SigstoreCodes.CertChain, $"Entry {entry.LogIndex} integrated time {t:O} is outside the signing certificate's validity.");
+                }
                 logIndexes.Add(entry.LogIndex);
                 if (isV2) v2Logs.Add(log);
             }
