@@ -92,6 +92,7 @@ internal static class Rfc3161Verifier
             chain.ChainPolicy.CustomTrustStore.Add(certs[^1]);
             foreach (var c in certs.Skip(1).SkipLast(1)) chain.ChainPolicy.ExtraStore.Add(c);
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.DisableCertificateDownloads = true;
             chain.ChainPolicy.VerificationTime = at.UtcDateTime;
             chain.ChainPolicy.VerificationTimeIgnored = false;
             if (chain.Build(certs[0])) { why = ""; return true; }

@@ -87,6 +87,14 @@ public sealed record SigstoreBundle(
             throw new CheckupException(C, "verificationMaterial must contain exactly one of certificate, x509CertificateChain, publicKey.");
 
         var entries = Arr(vm, "tlogEntries", C, "verificationMaterial", 32).Select((e, i) => ParseEntry(e, $"tlogEntries[{i}]", minor)).ToList();
+        for (var i = 0; i < entries.Count; i++)
+        {
+            for (var j = i + 1; j < entries.Count; j++)
+            {
+                if (entries[i].LogIndex == entries[j].LogIndex && entries[i].LogId.AsSpan().SequenceEqual(entries[j].LogId))
+                    throw new CheckupException(C, $"tlogEntries[{i}] and tlogEntries[{j}] are the same log entry (duplicates could inflate a threshold).");
+            }
+        }
         var tsv = OptObj(vm, "timestampVerificationData", C, "verificationMaterial");
         var timestamps = tsv is { } t
             ? Arr(t, "rfc3161Timestamps", C, "timestampVerificationData", 32)
@@ -128,7 +136,7 @@ public sealed record SigstoreBundle(
     private static TlogEntry ParseEntry(JsonElement e, string path, int minor)
     {
         if (e.ValueKind != JsonValueKind.Object) throw new CheckupException(C, $"{path} must be an object.");
-        var logIndex = ReqNonNegInt64(e, "logIndex", C, path);
+        var logIndex = NonNegInt64(e, "logIndex", C, path);
         var logId = ReqB64(ReqObj(e, "logId", C, path), "keyId", C, path + ".logId");
         var kv = ReqObj(e, "kindVersion", C, path);
         var kind = ReqStr(kv, "kind", C, path + ".kindVersion", 64);
@@ -149,8 +157,8 @@ public sealed record SigstoreBundle(
             }).ToList();
             string? cp = null;
             if (OptObj(ip, "checkpoint", C, pp) is { } cpo) cp = ReqStr(cpo, "envelope", C, pp + ".checkpoint", 64 * 1024);
-            proof = new InclusionProof(ReqNonNegInt64(ip, "logIndex", C, pp), ReqB64(ip, "rootHash", C, pp),
-                ReqNonNegInt64(ip, "treeSize", C, pp), hashes, cp);
+            proof = new InclusionProof(NonNegInt64(ip, "logIndex", C, pp), ReqB64(ip, "rootHash", C, pp),
+                NonNegInt64(ip, "treeSize", C, pp), hashes, cp);
         }
         var body = ReqB64(e, "canonicalizedBody", C, path);
         if (minor == 1 && set is null)

@@ -93,9 +93,10 @@ internal static class SigstoreJson
         throw new CheckupException(code, $"{path}.{name} is not a valid 64-bit integer.");
     }
 
-    public static long ReqNonNegInt64(JsonElement obj, string name, string code, string path)
+    /// <summary>Non-negative protobuf int64; absent means 0 (proto3 JSON omits default values).</summary>
+    public static long NonNegInt64(JsonElement obj, string name, string code, string path)
     {
-        var n = OptInt64(obj, name, code, path) ?? throw new CheckupException(code, $"Required field {path}.{name} is missing.");
+        var n = OptInt64(obj, name, code, path) ?? 0;
         if (n < 0) throw new CheckupException(code, $"{path}.{name} is negative ({n}).");
         return n;
     }
@@ -118,7 +119,10 @@ internal static class SigstoreJson
         var buf = new byte[t.Length / 4 * 3 + 3];
         if (t.Length % 4 != 0 || !Convert.TryFromBase64String(t, buf, out var n))
             throw new CheckupException(code, $"{path} is not valid base64.");
-        return buf.AsSpan(0, n).ToArray();
+        var bytes = buf.AsSpan(0, n).ToArray();
+        if (Convert.ToBase64String(bytes) != t)
+            throw new CheckupException(code, $"{path} is not canonical base64 (non-zero padding bits or misplaced padding).");
+        return bytes;
     }
 
     public static byte[] ReqB64(JsonElement obj, string name, string code, string path, int maxChars = 8 * 1024 * 1024)

@@ -82,6 +82,7 @@ public static class SigstoreVerifier
             var times = new List<DateTimeOffset>();
             var logIndexes = new List<long>();
             var needsTsa = false;
+            var v2Logs = new List<TransparencyLogInfo>();
             foreach (var entry in bundle.TlogEntries)
             {
                 var log = root.FindTlogs(entry.LogId).FirstOrDefault()
@@ -112,7 +113,8 @@ public static class SigstoreVerifier
                     checks.Add(new SigstoreCheck("signed-entry-timestamp", $"SET for entry {entry.LogIndex} verified"));
                 }
 
-                if (!isV2 && entry.IntegratedTime > 0)
+                // The integrated time is only trustworthy when signed (SET); an inclusion proof does not cover it.
+                if (!isV2 && entry.IntegratedTime > 0 && entry.SignedEntryTimestamp is not null)
                 {
                     var t = DateTimeOffset.FromUnixTimeSeconds(entry.IntegratedTime);
                     if (!log.ValidFor.Contains(t))
@@ -120,7 +122,15 @@ public static class SigstoreVerifier
                     times.Add(t);
                     checks.Add(new SigstoreCheck("integrated-time", $"entry {entry.LogIndex} integrated at {t:O}"));
                 }
+                // Even an unsigned integrated time must not contradict the certificate's validity.
+                if (!isV2 && entry.IntegratedTime > 0 && leaf is not null)
+                {
+                    var t = DateTimeOffset.FromUnixTimeSeconds(entry.IntegratedTime);
+                    if (t < leaf.NotBefore.ToUniversalTime() || t > leaf.NotAfter.ToUniversalTime())
+                        throw new CheckupException(SigstoreCodes.CertChain, $"Entry {entry.LogIndex} integrated time {t:O} is outside the signing certificate's validity.");
+                }
                 logIndexes.Add(entry.LogIndex);
+                if (isV2) v2Logs.Add(log);
             }
 
             // 4. RFC 3161 timestamps.
@@ -134,6 +144,11 @@ public static class SigstoreVerifier
             }
             if (needsTsa && tsaCount == 0)
                 throw new CheckupException(SigstoreCodes.TimestampMissing, "Rekor v2 entries carry no integrated time; the bundle needs an RFC 3161 timestamp but has none.");
+            foreach (var log in v2Logs)
+            {
+                if (!times.Any(log.ValidFor.Contains))
+                    throw new CheckupException(SigstoreCodes.TlogKeyValidity, $"No verified timestamp falls inside the validity {log.ValidFor} of log key {log.BaseUrl}.");
+            }
             if (times.Count == 0)
                 throw new CheckupException(SigstoreCodes.TimestampMissing, "No verified time source (integrated time or RFC 3161 timestamp) in the bundle.");
 
@@ -141,6 +156,9 @@ public static class SigstoreVerifier
             string? identity = null, issuer = null;
             if (leaf is not null)
             {
+                var eku = leaf.Extensions.OfType<X509EnhancedKeyUsageExtension>().FirstOrDefault();
+                if (eku is null || !eku.EnhancedKeyUsages.Cast<Oid>().Any(o => o.Value == "1.3.6.1.5.5.7.3.3"))
+                    throw new CheckupException(SigstoreCodes.CertChain, "Signing certificate lacks the code-signing extended key usage.");
                 var issuerCert = VerifyChain(leaf, root, times, checks);
                 try
                 {
@@ -165,7 +183,7 @@ public static class SigstoreVerifier
             }
             return new SigstoreVerificationResult(identity, issuer, logIndexes, times, checks);
         }
-        catch (Exception ex) when (ex is JsonException or FormatException or CryptographicException or System.Formats.Asn1.AsnContentException or ArgumentException or InvalidOperationException)
+        catch (Exception ex) when (ex is JsonException or FormatException or CryptographicException or System.Formats.Asn1.AsnContentException or ArgumentException or InvalidOperationException or NotSupportedException or OverflowException or IOException)
         {
             throw new CheckupException(SigstoreCodes.BundleMalformed, $"Bundle content could not be processed: {ex.Message}", ex);
         }

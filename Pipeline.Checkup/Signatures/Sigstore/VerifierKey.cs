@@ -56,7 +56,7 @@ internal sealed class VerifierKey
                     throw new CheckupException(code, $"Unsupported public key algorithm {oid}.");
             }
         }
-        catch (Exception ex) when (ex is AsnContentException or CryptographicException or ArgumentException)
+        catch (Exception ex) when (ex is AsnContentException or CryptographicException or ArgumentException or NotSupportedException)
         {
             throw new CheckupException(code, $"Public key cannot be parsed: {ex.Message}", ex);
         }
@@ -80,7 +80,7 @@ internal sealed class VerifierKey
             if (label != "PUBLIC KEY") throw new CheckupException(code, $"PEM block '{label}' is not a public key.");
             return FromSpki(der, code);
         }
-        catch (Exception ex) when (ex is ArgumentException or FormatException or CryptographicException)
+        catch (Exception ex) when (ex is ArgumentException or FormatException or CryptographicException or NotSupportedException)
         {
             throw new CheckupException(code, $"PEM public key cannot be parsed: {ex.Message}", ex);
         }

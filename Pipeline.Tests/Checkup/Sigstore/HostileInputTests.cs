@@ -61,6 +61,13 @@ public class HostileInputTests
     public void HugeFieldInsideLimitIsRefusedByFieldLimit() => Rejects(Bundle(signature: new string('A', 128 * 1024)), "too long");
 
     [Test]
+    public void DuplicateTlogEntries()
+    {
+        var entry = """{"logIndex":"1","logId":{"keyId":"AAAA"},"kindVersion":{"kind":"hashedrekord","version":"0.0.1"},"integratedTime":"1","canonicalizedBody":"e30="}""";
+        Rejects(Bundle().Replace("\"tlogEntries\":[", "\"tlogEntries\":[" + entry + ","), "same log entry");
+    }
+
+    [Test]
     public void NegativeLogIndex() => Rejects(Bundle(logIndex: "\"-5\""), "negative");
 
     [Test]

@@ -13,8 +13,8 @@ namespace Pipeline.Tests.Checkup.Sigstore;
 public class SigstoreConformanceTests
 {
     private const string Rel = "vectors/sigstore-conformance/bundle-verify";
-    private const string DefaultIdentity = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
-    private const string DefaultIssuer = "https://token.actions.githubusercontent.com";
+    internal const string DefaultIdentity = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+    internal const string DefaultIssuer = "https://token.actions.githubusercontent.com";
 
     /// <summary>Expected rejection code per `_fail` case, from each case's README.</summary>
     private static readonly Dictionary<string, string> ExpectedCodes = new()
@@ -75,42 +75,8 @@ public class SigstoreConformanceTests
     public void Case(string name, bool digestMode)
     {
         var root = TestServices.RequireShared(Rel);
-        var dir = Path.Combine(root, name);
-        string Read(string f) => File.ReadAllText(Path.Combine(dir, f)).Trim();
-        bool Has(string f) => File.Exists(Path.Combine(dir, f));
-
-        var artifactBytes = File.ReadAllBytes(Has("artifact") ? Path.Combine(dir, "artifact") : Path.Combine(root, "a.txt"));
-        var artifact = digestMode
-            ? ArtifactInput.FromDigest("sha256:" + Convert.ToHexStringLower(SHA256.HashData(artifactBytes)))
-            : ArtifactInput.FromBytes(artifactBytes);
-        var policy = Has("key.pub")
-            ? VerificationPolicy.ForPublicKey(File.ReadAllText(Path.Combine(dir, "key.pub")))
-            : VerificationPolicy.ForIdentity(Has("identity") ? Read("identity") : DefaultIdentity, Has("issuer") ? Read("issuer") : DefaultIssuer);
-        var trustedRoot = TrustedRoot.Parse(File.ReadAllText(Has("trusted_root.json")
-            ? Path.Combine(dir, "trusted_root.json")
-            : Path.Combine(root, "..", "production_trusted_root.json")));
-
-        SigstoreVerificationResult Run() => SigstoreVerifier.Verify(SigstoreBundle.Parse(File.ReadAllText(Path.Combine(dir, "bundle.sigstore.json"))), artifact, policy, trustedRoot);
-
-        if (name.EndsWith("_fail", StringComparison.Ordinal))
-        {
-            Assert.That(ExpectedCodes.TryGetValue(name, out var expected), Is.True, $"no expected code recorded for new case {name}; read its README and add one");
-            var ex = Assert.Throws<CheckupException>(() => Run());
-            Assert.That(ex!.Code, Is.EqualTo(expected), ex.Message);
-            Assert.That(ex.Message, Is.Not.Empty);
-        }
-        else
-        {
-            var result = Run();
-            Assert.That(result.VerifiedTimes, Is.Not.Empty);
-            Assert.That(result.LogIndexes, Is.Not.Empty);
-            if (!Has("key.pub"))
-            {
-                Assert.That(result.SignerIdentity, Is.EqualTo(Has("identity") ? Read("identity") : DefaultIdentity));
-                Assert.That(result.Checks.Select(c => c.Name), Does.Contain("certificate-chain").And.Contain("sct").And.Contain("identity"));
-            }
-            Assert.That(result.Checks.Select(c => c.Name), Does.Contain("tlog-entry-body"));
-        }
+        ConformanceCaseRunner.AssertCase(Path.Combine(root, name), Path.Combine(root, "a.txt"),
+            Path.Combine(root, "..", "production_trusted_root.json"), digestMode, ExpectedCodes);
     }
 
     [Test]
@@ -147,4 +113,48 @@ public class SigstoreConformanceTests
             VerificationPolicy.ForIdentity(DefaultIdentity, DefaultIssuer), staging));
         Assert.That(ex!.Code, Is.EqualTo(SigstoreCodes.TlogMissing));
     }
+    private static (SigstoreBundle Bundle, TrustedRoot Root, ArtifactInput Artifact) HappyV03()
+    {
+        var root = TestServices.RequireShared(Rel);
+        return (SigstoreBundle.Parse(File.ReadAllText(Path.Combine(root, "happy-path-v0.3", "bundle.sigstore.json"))),
+            TrustedRoot.Parse(File.ReadAllText(Path.Combine(root, "..", "production_trusted_root.json"))),
+            ArtifactInput.FromBytes(File.ReadAllBytes(Path.Combine(root, "a.txt"))));
+    }
+
+    [Test]
+    public void WithoutTrustedCtLogsTheSctCheckFails()
+    {
+        var (bundle, root, artifact) = HappyV03();
+        var ex = Assert.Throws<CheckupException>(() => SigstoreVerifier.Verify(bundle, artifact, VerificationPolicy.ForIdentity(DefaultIdentity, DefaultIssuer), root with { Ctlogs = [] }));
+        Assert.That(ex!.Code, Is.EqualTo(SigstoreCodes.Sct));
+    }
+
+    [Test]
+    public void WithoutTrustedFulcioTheChainCheckFails()
+    {
+        var (bundle, root, artifact) = HappyV03();
+        var ex = Assert.Throws<CheckupException>(() => SigstoreVerifier.Verify(bundle, artifact, VerificationPolicy.ForIdentity(DefaultIdentity, DefaultIssuer), root with { CertificateAuthorities = [] }));
+        Assert.That(ex!.Code, Is.EqualTo(SigstoreCodes.CertChain));
+    }
+
+    [Test]
+    public void TlogKeyValidityEndingBeforeIntegratedTimeFails()
+    {
+        var (bundle, root, artifact) = HappyV03();
+        var shortened = root with { Tlogs = [.. root.Tlogs.Select(l => l with { ValidFor = new TimeWindow(l.ValidFor.Start, DateTimeOffset.FromUnixTimeSeconds(bundle.TlogEntries[0].IntegratedTime - 1)) })] };
+        var ex = Assert.Throws<CheckupException>(() => SigstoreVerifier.Verify(bundle, artifact, VerificationPolicy.ForIdentity(DefaultIdentity, DefaultIssuer), shortened));
+        Assert.That(ex!.Code, Is.EqualTo(SigstoreCodes.TlogKeyValidity));
+    }
+
+    [Test]
+    public void HappyPathReportsEvidence()
+    {
+        var (bundle, root, artifact) = HappyV03();
+        var r = SigstoreVerifier.Verify(bundle, artifact, VerificationPolicy.ForIdentity(DefaultIdentity, DefaultIssuer), root);
+        Assert.That(r.Issuer, Is.EqualTo(DefaultIssuer));
+        Assert.That(r.LogIndexes, Is.EqualTo(new[] { 79571823L }));
+        Assert.That(r.VerifiedTimes, Is.EqualTo(new[] { DateTimeOffset.FromUnixTimeSeconds(1710869186) }));
+        Assert.That(r.Checks.Select(c => c.Name), Is.SupersetOf(new[] { "message-signature", "tlog-entry-body", "tlog-inclusion", "checkpoint-signature", "signed-entry-timestamp", "integrated-time", "certificate-chain", "sct", "identity" }));
+    }
 }
+
