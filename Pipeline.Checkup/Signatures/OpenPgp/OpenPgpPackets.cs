@@ -120,13 +120,13 @@ internal static class OpenPgpPackets
                     len = ((long)data[pos] << 24) | ((long)data[pos + 1] << 16) | ((long)data[pos + 2] << 8) | data[pos + 3];
                     pos += 4;
                 }
-                else throw Malformed($"packet at byte {start} (tag {tag}) uses a partial body length, which only data packets may use");
+                else throw Malformed($"packet at byte {start} ({Describe(tag)}) uses a partial body length, which only data packets may use");
             }
             else
             {
                 tag = (ctb >> 2) & 0x0f;
                 var lenType = ctb & 0x03;
-                if (lenType == 3) throw Malformed($"packet at byte {start} (tag {tag}) has an indeterminate length");
+                if (lenType == 3) throw Malformed($"packet at byte {start} ({Describe(tag)}) has an indeterminate length");
                 var n = 1 << lenType;
                 if (data.Length - pos < n) throw Truncated(start);
                 len = 0;
@@ -135,7 +135,7 @@ internal static class OpenPgpPackets
             }
             if (tag == 0) throw Malformed($"packet at byte {start} has the reserved tag 0");
             if (len > data.Length - pos)
-                throw Malformed($"packet at byte {start} (tag {tag}) claims {len} bytes but only {data.Length - pos} remain: truncated or forged length");
+                throw Malformed($"packet at byte {start} ({Describe(tag)}) claims {len} bytes but only {data.Length - pos} remain: truncated or forged length");
             packets.Add(new PacketSpan(tag, start, pos, (int)len));
             pos += (int)len;
         }
