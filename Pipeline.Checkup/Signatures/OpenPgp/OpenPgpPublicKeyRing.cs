@@ -202,7 +202,7 @@ public sealed class OpenPgpPublicKeyRing
             var binding = bindings[0];
             var (canSign, problem) = CanSign(sub, binding.GetHashedSubPackets());
             if (canSign && !HasValidBackSignature(binding, primary, sub))
-                (canSign, problem) = (false, "it is flagged for signing but has no valid primary-key binding (back-)signature");
+                (canSign, problem) = (false, "it is flagged for signing but has no valid back-signature (primary key binding signature, type 0x19), so the subkey never agreed to sign for this key");
             subkeys.Add(Describe(sub, false, Expiry(sub, binding), subRevoked, true, canSign, problem));
         }
         return new OpenPgpPublicKeyRing(primaryKey, userIds, subkeys);
