@@ -27,4 +27,6 @@ public static class OpenPgpErrors
     public const string UnusableKey = "CHK-PGP-011";
     /// <summary>The signature is not a detached signature over binary data (wrong signature type).</summary>
     public const string WrongSignatureType = "CHK-PGP-012";
+    /// <summary>The signature carries a critical subpacket this verifier does not understand (e.g. a critical notation).</summary>
+    public const string CriticalSubpacket = "CHK-PGP-013";
 }

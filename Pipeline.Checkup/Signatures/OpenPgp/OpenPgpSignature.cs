@@ -14,6 +14,10 @@ public sealed class OpenPgpSignature
     /// <summary>Largest accepted signature input (armoured text), in bytes.</summary>
     public const int MaxInputBytes = 64 * 1024;
 
+    // Subpackets whose meaning for a document signature we honour or that are harmless when critical:
+    // creation time, signature expiry, key expiry, preferences, issuer, primary uid, key flags, signer uid, features, issuer fingerprint.
+    private static readonly HashSet<int> UnderstoodCritical = [2, 3, 9, 11, 16, 21, 22, 23, 25, 27, 28, 30, 33];
+
     private OpenPgpSignature(PgpSignature sig, byte[] packet, string? issuerFingerprint)
     {
         Inner = sig;
@@ -99,6 +103,14 @@ public sealed class OpenPgpSignature
         }
         if (!sig.GetHashedSubPackets().HasSubpacket(SignatureSubpacketTag.CreationTime))
             throw OpenPgpPackets.Malformed("the signature has no hashed creation time subpacket");
+
+        foreach (var sp in sig.GetHashedSubPackets().ToArray())
+        {
+            if (sp.IsCritical() && !UnderstoodCritical.Contains((int)sp.SubpacketType))
+                throw new CheckupException(OpenPgpErrors.CriticalSubpacket,
+                    $"The signature carries a critical subpacket of type {(int)sp.SubpacketType} that this verifier does not understand; " +
+                    "RFC 9580 requires such a signature to be rejected.");
+        }
 
         string? issuerFpr = null;
         foreach (var vec in new[] { sig.GetHashedSubPackets(), sig.GetUnhashedSubPackets() })

@@ -118,9 +118,11 @@ public static class OpenPgpVerifier
         bool ok;
         try
         {
-            sig.Inner.InitVerify(key.Inner);
-            sig.Inner.Update(payload.ToArray());
-            ok = sig.Inner.Verify();
+            // A fresh copy per verification: BouncyCastle signatures carry verification state.
+            var fresh = ((PgpSignatureList)new PgpObjectFactory(sig.Packet).NextPgpObject())[0];
+            fresh.InitVerify(key.Inner);
+            fresh.Update(payload.ToArray());
+            ok = fresh.Verify();
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

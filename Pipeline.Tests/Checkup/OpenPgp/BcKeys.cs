@@ -96,10 +96,11 @@ internal static class BcKeys
 
     /// <summary>A binary detached signature packet over <paramref name="data"/>.</summary>
     public static byte[] Sign(PgpKeyPair key, byte[] data, DateTime when, int type = PgpSignature.BinaryDocument,
-        HashAlgorithmTag hash = HashAlgorithmTag.Sha256, bool issuerFingerprint = true)
+        HashAlgorithmTag hash = HashAlgorithmTag.Sha256, bool issuerFingerprint = true, string? criticalNotation = null)
     {
         var hashed = new PgpSignatureSubpacketGenerator();
         hashed.SetSignatureCreationTime(false, when);
+        if (criticalNotation is not null) hashed.AddNotationData(true, true, criticalNotation, "1");
         if (issuerFingerprint) hashed.SetIssuerFingerprint(false, key.PublicKey);
         var unhashed = new PgpSignatureSubpacketGenerator();
         unhashed.SetIssuerKeyID(false, key.KeyId);

@@ -171,6 +171,15 @@ public sealed class OpenPgpSignatureParseTests
     }
 
     [Test]
+    public void UnknownCriticalSubpacket_IsRejected()
+    {
+        var packet = BcKeys.Sign(Key, Data, BcKeys.Created.AddDays(1), criticalNotation: "must-understand@supplier.example");
+        var e = Fails(BcKeys.Armor(packet));
+        Assert.That(e.Code, Is.EqualTo(OpenPgpErrors.CriticalSubpacket));
+        Assert.That(e.Message, Does.Contain("critical subpacket of type 20"));
+    }
+
+    [Test]
     public void RandomMutations_NeverEscapeAsAnythingButCheckupException()
     {
         var rnd = new Random(4880);
