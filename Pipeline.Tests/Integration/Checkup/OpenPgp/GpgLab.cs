@@ -64,6 +64,14 @@ internal sealed class GpgLab : IDisposable
         Gpg(SignHome, "--batch", "--import", path);
     }
 
+    /// <summary>Revokes subkey number <paramref name="index"/> (1-based) with gpg --edit-key in batch mode.</summary>
+    public void RevokeSubkey(string fpr, int index)
+    {
+        var script = Encoding.ASCII.GetBytes($"key {index}\nrevkey\ny\n0\n\ny\nsave\n");
+        var r = RunRaw("gpg", Dir, script, SignHome, ["--batch", "--command-fd", "0", "--pinentry-mode", "loopback", "--passphrase", "", "--edit-key", fpr]);
+        if (r.Exit != 0) Assert.Fail("gpg revkey failed: " + r.Stderr);
+    }
+
     /// <summary>Fingerprints (primary first, then subkeys) of the key(s) matching <paramref name="who"/>.</summary>
     public List<string> Fingerprints(string who) =>
         Encoding.UTF8.GetString(Gpg(SignHome, "--with-colons", "--list-keys", who).Stdout)

@@ -18,7 +18,7 @@ namespace Pipeline.Tests.Integration.Checkup.OpenPgp;
 public sealed class OpenPgpGitTagTests
 {
     private GpgLab _lab = null!;
-    private string _ed = "", _rsa = "", _p256 = "", _withSub = "", _sub = "", _other = "", _expiring = "", _expired = "", _revoked = "", _rsa1024 = "";
+    private string _ed = "", _rsa = "", _p256 = "", _withSub = "", _sub = "", _other = "", _expiring = "", _expired = "", _revoked = "", _rsa1024 = "", _subRevPrimary = "", _subRev = "";
 
     [OneTimeSetUp]
     public void SetUp()
@@ -36,6 +36,8 @@ public sealed class OpenPgpGitTagTests
         _expiring = _lab.GenKey("Expiring Supplier <expiring@supplier.example>", "ed25519", "1y", "20200101T000000");
         _revoked = _lab.GenKey("Revoked Supplier <revoked@supplier.example>", "ed25519");
         _rsa1024 = _lab.GenKey("Weak Supplier <weak@supplier.example>", "rsa1024");
+        _subRevPrimary = _lab.GenKey("SubRev Supplier <subrev@supplier.example>", "ed25519");
+        _subRev = _lab.AddSigningSubkey(_subRevPrimary, "ed25519");
 
         _lab.SignTag("v-ed", _ed);
         _lab.SignTag("v-rsa", _rsa);
@@ -49,6 +51,8 @@ public sealed class OpenPgpGitTagTests
         _lab.Revoke(_revoked);
         _lab.SignTag("v-sha1", _ed, "--digest-algo", "SHA1");
         _lab.SignTag("v-weak", _rsa1024);
+        _lab.SignTag("v-subrev", _subRev + "!");
+        _lab.RevokeSubkey(_subRevPrimary, 1);
     }
 
     [OneTimeTearDown]
@@ -178,6 +182,11 @@ public sealed class OpenPgpGitTagTests
         var git = _lab.GitVerifyTag("v-expired", _expired);
         Assert.That(git.Exit, Is.Not.Zero, "git verify-tag rejects an expired key");
         Assert.That(git.Output, Does.Contain("[GNUPG:] EXPKEYSIG"));
+
+        // DIFFERENCE: gpgv only reports EXPKEYSIG in its status output and still exits 0; its exit code alone accepts.
+        var gpgv = Gpgv("v-expired", _expired);
+        Assert.That(gpgv.Exit, Is.Zero, gpgv.Output);
+        Assert.That(gpgv.Output, Does.Contain("[GNUPG:] EXPKEYSIG"));
     }
 
     /// <summary>
@@ -208,6 +217,26 @@ public sealed class OpenPgpGitTagTests
 
         var git = _lab.GitVerifyTag("v-revoked", _revoked);
         Assert.That(git.Exit, Is.Not.Zero);
+        Assert.That(git.Output, Does.Contain("[GNUPG:] REVKEYSIG"));
+
+        // DIFFERENCE: gpgv reports REVKEYSIG but exits 0; its exit code alone accepts a revoked key.
+        var gpgv = Gpgv("v-revoked", _revoked);
+        Assert.That(gpgv.Exit, Is.Zero, gpgv.Output);
+        Assert.That(gpgv.Output, Does.Contain("[GNUPG:] REVKEYSIG"));
+    }
+
+    [Test]
+    public void RevokedSigningSubkey_IsRevoked()
+    {
+        var ring = OpenPgpPublicKeyRing.Parse(_lab.ExportArmored(_subRevPrimary));
+        Assert.That(ring.Primary.IsRevoked, Is.False);
+        Assert.That(ring.Subkeys.Single(k => k.Fingerprint == _subRev).IsRevoked, Is.True);
+        var e = OursFails("v-subrev", _subRevPrimary);
+        Assert.That(e.Code, Is.EqualTo(OpenPgpErrors.KeyRevoked));
+        Assert.That(e.Message, Does.Contain("subkey " + _subRev).And.Contain("revoked"));
+
+        var git = _lab.GitVerifyTag("v-subrev", _subRevPrimary);
+        Assert.That(git.Exit, Is.Not.Zero, git.Output);
         Assert.That(git.Output, Does.Contain("[GNUPG:] REVKEYSIG"));
     }
 
