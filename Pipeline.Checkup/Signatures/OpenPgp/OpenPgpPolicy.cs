@@ -2,7 +2,8 @@ namespace Pipeline.Checkup.Signatures.OpenPgp;
 
 /// <summary>
 /// What the verifier accepts. The defaults reject MD5/SHA-1/RIPEMD-160 signatures, RSA keys under 2048 bits,
-/// DSA and ElGamal; they accept RSA, ECDSA on NIST P-256/P-384/P-521, EdDSA (legacy Ed25519) and v6 Ed25519.
+/// DSA and ElGamal; they accept RSA, ECDSA on NIST P-256/P-384/P-521 and EdDSA (Ed25519, v4 "legacy" encoding).
+/// Version 6 keys and signatures are refused: BouncyCastle 2.7 cannot parse them.
 /// </summary>
 public sealed record OpenPgpPolicy
 {

@@ -136,9 +136,12 @@ public sealed class OpenPgpPublicKeyRing
     {
         if (p.BodyLength < 1) throw OpenPgpPackets.Malformed("empty key packet");
         var v = data[p.BodyStart];
-        if (v is not (4 or 6))
+        if (v == 6)
             throw new CheckupException(OpenPgpErrors.UnsupportedAlgorithm,
-                $"A key packet has version {v}; only version 4 and 6 keys are accepted.");
+                "A key packet has version 6 (RFC 9580); this verifier (BouncyCastle 2.7) supports version 4 keys only.");
+        if (v != 4)
+            throw new CheckupException(OpenPgpErrors.UnsupportedAlgorithm,
+                $"A key packet has version {v}; only version 4 keys are accepted.");
     }
 
     private static OpenPgpPublicKeyRing ParseRing(byte[] data, int start, int end)

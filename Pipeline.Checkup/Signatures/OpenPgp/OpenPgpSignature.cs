@@ -5,7 +5,8 @@ using Org.BouncyCastle.Bcpg.Sig;
 namespace Pipeline.Checkup.Signatures.OpenPgp;
 
 /// <summary>
-/// One detached OpenPGP signature (a single v4 or v6 signature packet, nothing else), parsed and validated.
+/// One detached OpenPGP signature (a single v4 signature packet, nothing else), parsed and validated.
+/// v6 (RFC 9580) is refused with <see cref="OpenPgpErrors.UnsupportedAlgorithm"/>: BouncyCastle 2.7 cannot parse it.
 /// The issuer fields come from possibly unhashed subpackets: they are only hints for finding the key; the
 /// verifier proves them cryptographically.
 /// </summary>
@@ -30,7 +31,7 @@ public sealed class OpenPgpSignature
     /// <summary>The raw signature packet.</summary>
     internal byte[] Packet { get; }
 
-    /// <summary>Signature packet version (4 or 6).</summary>
+    /// <summary>Signature packet version (always 4 today).</summary>
     public int Version => Inner.Version;
 
     /// <summary>The issuer key id (64-bit, uppercase hex, 16 digits); from the issuer subpacket or the issuer fingerprint.</summary>
@@ -79,9 +80,12 @@ public sealed class OpenPgpSignature
             throw OpenPgpPackets.Malformed($"expected a signature packet, found a {OpenPgpPackets.Describe(p.Tag)} packet");
         if (p.BodyLength < 1) throw OpenPgpPackets.Malformed("the signature packet is empty");
         var version = data[p.BodyStart];
-        if (version is not (4 or 6))
+        if (version == 6)
             throw new CheckupException(OpenPgpErrors.UnsupportedAlgorithm,
-                $"The signature packet has version {version}; only version 4 and 6 signatures are accepted (v3 is obsolete, others unknown).");
+                "The signature is a version 6 (RFC 9580) signature; this verifier (BouncyCastle 2.7) supports version 4 signatures only. Ask the supplier for a v4 signature (gpg 2.2/2.4 default).");
+        if (version != 4)
+            throw new CheckupException(OpenPgpErrors.UnsupportedAlgorithm,
+                $"The signature packet has version {version}; only version 4 signatures are accepted (v3 is obsolete, others unknown).");
 
         var bytes = data.ToArray();
         PgpSignature sig;
