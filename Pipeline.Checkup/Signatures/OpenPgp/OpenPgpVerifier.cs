@@ -87,8 +87,6 @@ public static class OpenPgpVerifier
         if (!key.CanSign)
             throw new CheckupException(key.Problem?.Contains("back-", StringComparison.Ordinal) == true ? OpenPgpErrors.SubkeyNotBound : OpenPgpErrors.NotSigningKey,
                 $"The signing {who} is not usable for signing: {key.Problem}.");
-        if (!ring.Primary.CanSign && key.IsPrimary)
-            throw new CheckupException(OpenPgpErrors.NotSigningKey, $"The {who} is not usable for signing: {ring.Primary.Problem}.");
 
         CheckKeyStrength(key, policy);
         if (key.Inner.Algorithm != sig.PublicKeyAlgorithm

@@ -18,7 +18,7 @@ namespace Pipeline.Tests.Integration.Checkup.OpenPgp;
 public sealed class OpenPgpGitTagTests
 {
     private GpgLab _lab = null!;
-    private string _ed = "", _rsa = "", _p256 = "", _withSub = "", _sub = "", _other = "", _expiring = "", _expired = "", _revoked = "", _rsa1024 = "", _subRevPrimary = "", _subRev = "";
+    private string _ed = "", _rsa = "", _p256 = "", _withSub = "", _sub = "", _other = "", _expiring = "", _expired = "", _revoked = "", _rsa1024 = "", _subRevPrimary = "", _subRev = "", _p384 = "", _brainpool = "", _dsa = "";
 
     [OneTimeSetUp]
     public void SetUp()
@@ -36,6 +36,9 @@ public sealed class OpenPgpGitTagTests
         _expiring = _lab.GenKey("Expiring Supplier <expiring@supplier.example>", "ed25519", "1y", "20200101T000000");
         _revoked = _lab.GenKey("Revoked Supplier <revoked@supplier.example>", "ed25519");
         _rsa1024 = _lab.GenKey("Weak Supplier <weak@supplier.example>", "rsa1024");
+        _p384 = _lab.GenKey("P384 Supplier <p384@supplier.example>", "nistp384");
+        _brainpool = _lab.GenKey("Brainpool Supplier <bp@supplier.example>", "brainpoolP256r1");
+        _dsa = _lab.GenKey("Dsa Supplier <dsa@supplier.example>", "dsa2048");
         _subRevPrimary = _lab.GenKey("SubRev Supplier <subrev@supplier.example>", "ed25519");
         _subRev = _lab.AddSigningSubkey(_subRevPrimary, "ed25519");
 
@@ -51,6 +54,9 @@ public sealed class OpenPgpGitTagTests
         _lab.Revoke(_revoked);
         _lab.SignTag("v-sha1", _ed, "--digest-algo", "SHA1");
         _lab.SignTag("v-weak", _rsa1024);
+        _lab.SignTag("v-p384", _p384);
+        _lab.SignTag("v-brainpool", _brainpool);
+        _lab.SignTag("v-dsa", _dsa);
         _lab.SignTag("v-subrev", _subRev + "!");
         _lab.RevokeSubkey(_subRevPrimary, 1);
     }
@@ -120,6 +126,31 @@ public sealed class OpenPgpGitTagTests
 
     [Test]
     public void Good_EcdsaP256() => AssertGoodAndSameAsGpg("v-p256", _p256, _p256, "ECDSA-P256");
+
+    [Test]
+    public void Good_EcdsaP384() => AssertGoodAndSameAsGpg("v-p384", _p384, _p384, "ECDSA-P384");
+
+    /// <summary>DIFFERENCE: gpg accepts ECDSA on Brainpool curves; our policy accepts only the NIST curves.</summary>
+    [Test]
+    public void BrainpoolEcdsa_IsRejectedByUs_ButAcceptedByGpg()
+    {
+        var e = OursFails("v-brainpool", _brainpool);
+        Assert.That(e.Code, Is.EqualTo(OpenPgpErrors.UnsupportedAlgorithm));
+        Assert.That(e.Message, Does.Contain("only the NIST curves"));
+        var git = _lab.GitVerifyTag("v-brainpool", _brainpool);
+        Assert.That(git.Exit, Is.Zero, git.Output);
+    }
+
+    /// <summary>DIFFERENCE: gpg accepts DSA signatures; we do not support DSA at all.</summary>
+    [Test]
+    public void Dsa_IsRejectedByUs_ButAcceptedByGpg()
+    {
+        var e = OursFails("v-dsa", _dsa);
+        Assert.That(e.Code, Is.EqualTo(OpenPgpErrors.UnsupportedAlgorithm));
+        Assert.That(e.Message, Does.Contain("DSA"));
+        var git = _lab.GitVerifyTag("v-dsa", _dsa);
+        Assert.That(git.Exit, Is.Zero, git.Output);
+    }
 
     [Test]
     public void Good_ViaSigningSubkey() => AssertGoodAndSameAsGpg("v-sub", _withSub, _sub, "EdDSA-Ed25519");
