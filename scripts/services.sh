@@ -213,6 +213,9 @@ install_packages() {
   done
   [[ -x $PG_BIN/postgres && -x $PG_BIN/initdb ]] || missing+=(postgresql-15)
   if [[ $with_docker == 1 ]] && ! command -v dockerd >/dev/null; then missing+=(docker.io); fi
+  # By command, not by package: a machine may have them from elsewhere (e.g. node with its own npm).
+  command -v python3 >/dev/null || missing+=(python3)
+  command -v npm >/dev/null || missing+=(nodejs npm)
   if ((${#missing[@]} == 0)); then
     log "packages: all present"
     return 0
@@ -575,6 +578,9 @@ write_env() {
     echo "PIPELINE_GIT_ROOT=$STATE_DIR/git/repos"
     echo "PIPELINE_GIT_USER=$GIT_USER"
     echo "PIPELINE_GIT_PASSWORD_FILE=$STATE_DIR/git/password"
+    if [[ -s $STATE_DIR/sigstore/trusted_root.json ]]; then
+      echo "PIPELINE_SIGSTORE_DEFAULT_ROOT=$STATE_DIR/sigstore/trusted_root.json"
+    fi
     if recorded_pid dockerd >/dev/null && docker_ready; then
       echo "PIPELINE_DOCKER_HOST=unix://$STATE_DIR/docker/docker.sock"
     fi
@@ -601,6 +607,7 @@ cmd_start() {
   start_registry
   start_git_http
   if [[ $with_docker == 1 ]]; then start_docker; fi
+  "$REPO_ROOT/scripts/install-sigstore-root.sh" "$STATE_DIR/sigstore/trusted_root.json"
   write_env
   log "all services up in $((SECONDS - started)) s"
 }
