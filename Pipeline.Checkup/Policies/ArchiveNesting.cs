@@ -28,7 +28,7 @@ public static class ArchiveNesting
         var head = new byte[FileTypes.HeadLength];
         var type = PeekType(ref s, head);
         if (type is not (FileType.Zip or FileType.Gzip or FileType.Tar)) return 0;
-        if (level + 1 > limit) return level + 1;
+        if (level + 1 > limit) return 1; // one level too deep: stop reading here
         try
         {
             var inner = type switch

@@ -56,10 +56,10 @@ public class ClamdPoolTests
     }
 
     [Test]
-    public void With_no_healthy_endpoint_the_scan_fails_closed()
+    public async Task With_no_healthy_endpoint_the_scan_fails_closed()
     {
         using var pool = new ClamdPool([ClamdEndpoint.Parse(DeadEndpoint()), ClamdEndpoint.Parse(DeadEndpoint())], new ClamdPoolOptions(), TimeProvider.System);
-        var e = Assert.ThrowsAsync<ClamdException>(() => pool.ScanAsync(() => new MemoryStream("data"u8.ToArray()), CancellationToken.None));
+        var e = await Assert.ThrowsAsync<ClamdException>(() => pool.ScanAsync(() => new MemoryStream("data"u8.ToArray()), CancellationToken.None));
         Assert.That(e!.Code, Is.EqualTo(ClamdErrors.NoHealthyEndpoint));
         Assert.That(e.Message, Does.Contain("No healthy clamd endpoint").And.Contain("Nothing is accepted unscanned"));
     }

@@ -98,10 +98,10 @@ public class ClamdOutageTests
     private Stream KillingStream() => new KillAfter(new MemoryStream(new byte[8 << 20]), 1 << 20, KillClamd);
 
     [Test]
-    public void Clamd_killed_mid_stream_with_no_other_endpoint_fails_closed()
+    public async Task Clamd_killed_mid_stream_with_no_other_endpoint_fails_closed()
     {
         using var pool = new ClamdPool([ClamdEndpoint.Parse(_endpoint)], new ClamdPoolOptions(), TimeProvider.System);
-        var e = Assert.ThrowsAsync<ClamdException>(() => pool.ScanAsync(KillingStream, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<ClamdException>(() => pool.ScanAsync(KillingStream, CancellationToken.None));
         Assert.That(e!.Code, Is.EqualTo(ClamdErrors.NoHealthyEndpoint));
         Assert.That(e.Message, Does.Contain(_endpoint).And.Contain("Nothing is accepted unscanned"));
         Assert.That(pool.Health().Single().Healthy, Is.False);
@@ -137,7 +137,7 @@ public class ClamdOutageTests
         await Task.Delay(150);
         Assert.That(scan.IsCompleted, Is.False, "the delivery must still be scanning when clamd stops");
         KillClamd();
-        var e = Assert.ThrowsAsync<ClamdException>(async () => await scan);
+        var e = await Assert.ThrowsAsync<ClamdException>(async () => await scan);
         Assert.That(e!.Code, Is.EqualTo(ClamdErrors.NoHealthyEndpoint));
     }
 
