@@ -100,6 +100,9 @@ public sealed class ScanRejectedException(string code, string message, ScanVerdi
 public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
 {
     private const long TwoGiB = 2L << 30;
+
+    /// <summary>Called after each file's verdict (progress display; tests). Runs on scan threads.</summary>
+    public Action<FileVerdict>? FileScanned { get; init; }
     private static readonly Regex DbDate = new(@"^ClamAV (?<engine>[0-9][^/]*)(/(?<db>\d+)/(?<date>.+))?$", RegexOptions.CultureInvariant);
 
     /// <summary>
@@ -140,7 +143,12 @@ public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
         var now = time.GetUtcNow();
         var results = new ConcurrentBag<FileVerdict>();
         await Parallel.ForEachAsync(relativePaths, new ParallelOptions { MaxDegreeOfParallelism = pool.Parallelism, CancellationToken = ct },
-            async (rel, token) => results.Add(await ScanFileAsync(root, rel, sizes[rel], policy, profile, now, token).ConfigureAwait(false)))
+            async (rel, token) =>
+            {
+                var verdict = await ScanFileAsync(root, rel, sizes[rel], policy, profile, now, token).ConfigureAwait(false);
+                results.Add(verdict);
+                FileScanned?.Invoke(verdict);
+            })
             .ConfigureAwait(false);
 
         var files = results.OrderBy(r => r.Path, StringComparer.Ordinal).ToList();

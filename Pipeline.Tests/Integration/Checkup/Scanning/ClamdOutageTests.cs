@@ -125,7 +125,7 @@ public class ClamdOutageTests
     {
         for (var i = 0; i < 40; i++)
         {
-            var bytes = new byte[3 << 20];
+            var bytes = new byte[256 << 10];
             new Random(i).NextBytes(bytes);
             await File.WriteAllBytesAsync(_dir.Combine($"file{i:00}.bin"), bytes);
         }
@@ -133,12 +133,11 @@ public class ClamdOutageTests
         var rels = Enumerable.Range(0, 40).Select(i => $"file{i:00}.bin").ToList();
         using var pool = new ClamdPool([ClamdEndpoint.Parse(_endpoint)], new ClamdPoolOptions { Parallelism = 1 }, TimeProvider.System);
         var policy = new ScanPolicy("t", ScanPolicy.VersionOf("t"u8), null, new Dictionary<string, ScanProfile> { ["normal"] = new("normal") }, []);
-        var scan = new PolicyScanner(pool, TimeProvider.System).ScanAsync(_dir.Path, rels, policy, "normal", CancellationToken.None);
-        await Task.Delay(150);
-        Assert.That(scan.IsCompleted, Is.False, "the delivery must still be scanning when clamd stops");
-        KillClamd();
-        var e = await Assert.ThrowsAsync<ClamdException>(async () => await scan);
+        var scanned = 0;
+        var scanner = new PolicyScanner(pool, TimeProvider.System) { FileScanned = _ => { if (Interlocked.Increment(ref scanned) == 3) KillClamd(); } };
+        var e = await Assert.ThrowsAsync<ClamdException>(() => scanner.ScanAsync(_dir.Path, rels, policy, "normal", CancellationToken.None));
         Assert.That(e!.Code, Is.EqualTo(ClamdErrors.NoHealthyEndpoint));
+        Assert.That(scanned, Is.EqualTo(3), "clamd stopped after three of forty files");
     }
 
     private sealed class KillAfter(Stream inner, long after, Action kill) : Stream
