@@ -173,18 +173,26 @@ public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
             return new FileVerdict(rel, null, size, FileType.Unknown, ToOutcome(profile.OnLimitExceeded), null,
                 $"{size} bytes exceeds maxFileSize {profile.MaxFileSize}; onLimitExceeded: {Kebab(profile.OnLimitExceeded)}");
 
-        TeeStream? tee = null;
-        var (result, _) = await pool.ScanAsync(() =>
+        ClamdScanResult result;
+        string sha;
+        FileType type;
+        if (pool.CanPassFileDescriptors)
         {
-            tee = new TeeStream(new FileStream(full, new FileStreamOptions
-            {
-                Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, BufferSize = 0,
-                Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
-            }));
-            return tee;
-        }, ct).ConfigureAwait(false);
-        var sha = tee!.Sha256Hex();
-        var type = FileTypes.Detect(tee.Head);
+            // clamd reads the very file we opened and hashed (FILDES); no bytes go through the socket.
+            using var handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+            (sha, type) = await HashAsync(handle, ct).ConfigureAwait(false);
+            TeeStream? fallback = null;
+            (result, _) = await pool.ScanAsync(() => fallback = new TeeStream(OpenStream(full)), handle, ct).ConfigureAwait(false);
+            if (fallback is not null && fallback.Sha256Hex() != sha)
+                return new FileVerdict(rel, sha, size, type, FileOutcome.Error, null, "the file changed while it was being scanned");
+        }
+        else
+        {
+            TeeStream? tee = null;
+            (result, _) = await pool.ScanAsync(() => tee = new TeeStream(OpenStream(full)), ct).ConfigureAwait(false);
+            sha = tee!.Sha256Hex();
+            type = FileTypes.Detect(tee.Head);
+        }
 
         FileVerdict V(FileOutcome o, string? detection, string reason) => new(rel, sha, size, type, o, detection, reason);
 
@@ -233,6 +241,35 @@ public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
                     $"archives nested deeper than maxNestingDepth {profile.MaxNestingDepth} (clamd stops descending silently there); onLimitExceeded: {Kebab(profile.OnLimitExceeded)}");
         }
         return V(FileOutcome.Clean, null, "clean");
+    }
+
+    private static FileStream OpenStream(string full) => new(full, new FileStreamOptions
+    {
+        Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, BufferSize = 0,
+        Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+    });
+
+    private static async Task<(string Sha256, FileType Type)> HashAsync(Microsoft.Win32.SafeHandles.SafeFileHandle handle, CancellationToken ct)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(256 * 1024);
+        try
+        {
+            long offset = 0;
+            var type = FileType.Empty;
+            int n;
+            while ((n = await RandomAccess.ReadAsync(handle, buffer.AsMemory(0, 256 * 1024), offset, ct).ConfigureAwait(false)) > 0)
+            {
+                if (offset == 0) type = FileTypes.Detect(buffer.AsSpan(0, Math.Min(n, FileTypes.HeadLength)));
+                hash.AppendData(buffer, 0, n);
+                offset += n;
+            }
+            return (Convert.ToHexStringLower(hash.GetHashAndReset()), type);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private static void CheckScanner(ScanProfile profile, string clamdVersion, List<string> problems, ref ScanDecision decision)

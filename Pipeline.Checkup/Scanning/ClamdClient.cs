@@ -157,10 +157,47 @@ public sealed class ClamdClient(ClamdEndpoint endpoint, ClamdClientOptions optio
         }
     }
 
+    /// <summary>
+    /// Lets clamd read an open file itself (FILDES: the descriptor is passed over the Unix socket), so
+    /// no content is copied through the socket. Only for <see cref="ClamdEndpoint.IsUnixSocket"/> endpoints on
+    /// the same host; clamd reads exactly the file this process opened (no path is involved).
+    /// </summary>
+    public async Task<ClamdScanResult> ScanFileDescriptorAsync(Microsoft.Win32.SafeHandles.SafeFileHandle file, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        if (!Endpoint.IsUnixSocket)
+            throw new ClamdException(ClamdErrors.BadEndpoint, $"clamd at {Endpoint} is not a Unix socket; file descriptors can only be passed over unix:// endpoints.", false);
+        using var socket = await ConnectAsync(ct).ConfigureAwait(false);
+        using var io = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        try
+        {
+            await SendAsync(socket, "zFILDES\0"u8.ToArray(), io, ct).ConfigureAwait(false);
+            var added = false;
+            file.DangerousAddRef(ref added);
+            try
+            {
+                FdPassing.Send(socket, file.DangerousGetHandle());
+            }
+            finally
+            {
+                if (added) file.DangerousRelease();
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException)
+        {
+            throw new ClamdException(ClamdErrors.Protocol, $"clamd at {Endpoint} closed the connection during FILDES: {e.Message}", true, e);
+        }
+        var reply = await ReadReplyAsync(socket, io, ct).ConfigureAwait(false);
+        return ParseScanReply(reply);
+    }
+
     /// <summary>Interprets an INSTREAM reply. Only <c>stream: OK</c> is clean; unknown text is an error.</summary>
     internal static ClamdScanResult ParseScanReply(string reply)
     {
-        var body = reply.StartsWith("stream: ", StringComparison.Ordinal) ? reply["stream: ".Length..] : null;
+        // INSTREAM answers "stream: ...", FILDES answers "fd[N]: ..."; anything else is unintelligible.
+        var body = reply.StartsWith("stream: ", StringComparison.Ordinal) ? reply["stream: ".Length..]
+            : reply.StartsWith("fd[", StringComparison.Ordinal) && reply.IndexOf("]: ", StringComparison.Ordinal) is > 3 and var close ? reply[(close + 3)..]
+            : null;
         if (body == "OK") return new ClamdScanResult(ClamdVerdict.Clean, null, reply);
         if (body is not null && body.EndsWith(" FOUND", StringComparison.Ordinal) && body.Length > " FOUND".Length)
             return new ClamdScanResult(ClamdVerdict.Infected, body[..^" FOUND".Length], reply);

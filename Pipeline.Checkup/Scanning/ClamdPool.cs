@@ -9,6 +9,12 @@ public sealed record ClamdPoolOptions
     /// <summary>How long an endpoint that failed stays out of the pool before it is tried again.</summary>
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// For unix:// endpoints, pass the open file to clamd (FILDES) instead of copying its bytes through
+    /// the socket (INSTREAM). clamd then reads exactly the file this process opened.
+    /// </summary>
+    public bool PassFileDescriptors { get; init; } = true;
+
     /// <summary>Timeouts of each connection.</summary>
     public ClamdClientOptions Client { get; init; } = new();
 }
@@ -85,7 +91,16 @@ public sealed class ClamdPool : IDisposable
     /// Scans the stream that <paramref name="open"/> returns (called again for each retry on another endpoint).
     /// Returns clamd's verdict and which endpoint gave it.
     /// </summary>
-    public async Task<(ClamdScanResult Result, ClamdEndpoint Endpoint)> ScanAsync(Func<Stream> open, CancellationToken ct)
+    public Task<(ClamdScanResult Result, ClamdEndpoint Endpoint)> ScanAsync(Func<Stream> open, CancellationToken ct) => ScanAsync(open, null, ct);
+
+    /// <summary>True when at least one endpoint takes open files (FILDES) instead of streams.</summary>
+    public bool CanPassFileDescriptors => _options.PassFileDescriptors && _clients.Any(c => c.Endpoint.IsUnixSocket);
+
+    /// <summary>
+    /// Scans an open file: passed as a descriptor to unix:// endpoints (when <see cref="ClamdPoolOptions.PassFileDescriptors"/>),
+    /// else streamed from <paramref name="open"/>. Retries on the next healthy endpoint like <see cref="ScanAsync(Func{Stream}, CancellationToken)"/>.
+    /// </summary>
+    public async Task<(ClamdScanResult Result, ClamdEndpoint Endpoint)> ScanAsync(Func<Stream> open, Microsoft.Win32.SafeHandles.SafeFileHandle? file, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(open);
         await _slots.WaitAsync(ct).ConfigureAwait(false);
@@ -100,9 +115,16 @@ public sealed class ClamdPool : IDisposable
                 ClamdScanResult result;
                 try
                 {
-                    var stream = open();
-                    await using (stream.ConfigureAwait(false))
-                        result = await client.ScanAsync(stream, ct).ConfigureAwait(false);
+                    if (file is not null && _options.PassFileDescriptors && client.Endpoint.IsUnixSocket)
+                    {
+                        result = await client.ScanFileDescriptorAsync(file, ct).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        var stream = open();
+                        await using (stream.ConfigureAwait(false))
+                            result = await client.ScanAsync(stream, ct).ConfigureAwait(false);
+                    }
                 }
                 catch (ClamdException e) when (e.IsTransient)
                 {

@@ -64,6 +64,26 @@ public class ClamdPoolTests
         Assert.That(e.Message, Does.Contain("No healthy clamd endpoint").And.Contain("Nothing is accepted unscanned"));
     }
 
+    [TestCase("fd[12]: OK", ClamdVerdict.Clean, null)]
+    [TestCase("fd[12]: Pipeline.Test.EICAR.UNOFFICIAL FOUND", ClamdVerdict.Infected, "Pipeline.Test.EICAR.UNOFFICIAL")]
+    [TestCase("fd[12]: lstat() failed ERROR", ClamdVerdict.Error, null)]
+    [TestCase("fd[]: OK", ClamdVerdict.Error, null)]
+    [TestCase("12: OK", ClamdVerdict.Error, null)]
+    public void Fildes_replies_are_parsed_as_strictly_as_stream_replies(string reply, ClamdVerdict verdict, string? signature)
+    {
+        var r = ClamdClient.ParseScanReply(reply);
+        Assert.That((r.Verdict, r.Signature), Is.EqualTo((verdict, signature)));
+    }
+
+    [Test]
+    public async Task Fildes_is_refused_for_tcp_endpoints()
+    {
+        var client = new ClamdClient(ClamdEndpoint.Parse("tcp://127.0.0.1:1"), new ClamdClientOptions());
+        using var h = File.OpenHandle("/bin/true");
+        var e = await Assert.ThrowsAsync<ClamdException>(() => client.ScanFileDescriptorAsync(h, CancellationToken.None));
+        Assert.That(e!.Code, Is.EqualTo(ClamdErrors.BadEndpoint));
+    }
+
     [Test]
     public async Task Stats_and_versioncommands_are_parsed()
     {
