@@ -15,6 +15,37 @@ public sealed record ClamdClientOptions
     public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(120);
 }
 
+/// <summary>clamd's STATS: the raw text plus the parsed thread and queue figures (-1 when clamd did not say).</summary>
+public sealed record ClamdStats(string Raw, int LiveThreads, int IdleThreads, int MaxThreads, int QueueItems, string State)
+{
+    internal static ClamdStats Parse(string raw)
+    {
+        int live = -1, idle = -1, max = -1, queue = -1;
+        var state = "";
+        foreach (var line in raw.Split('\n', StringSplitOptions.TrimEntries))
+        {
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (line.StartsWith("STATE:", StringComparison.Ordinal)) state = line["STATE:".Length..].Trim();
+            else if (line.StartsWith("QUEUE:", StringComparison.Ordinal) && parts.Length > 1) queue = Num(parts[1]);
+            else if (line.StartsWith("THREADS:", StringComparison.Ordinal))
+            {
+                for (var i = 1; i + 1 < parts.Length; i++)
+                {
+                    switch (parts[i])
+                    {
+                        case "live": live = Num(parts[i + 1]); break;
+                        case "idle": idle = Num(parts[i + 1]); break;
+                        case "max": max = Num(parts[i + 1]); break;
+                    }
+                }
+            }
+        }
+        return new ClamdStats(raw, live, idle, max, queue, state);
+    }
+
+    private static int Num(string s) => int.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : -1;
+}
+
 /// <summary>The verdict clamd gave for one stream.</summary>
 public enum ClamdVerdict { Clean, Infected, Error }
 
@@ -22,7 +53,7 @@ public enum ClamdVerdict { Clean, Infected, Error }
 public sealed record ClamdScanResult(ClamdVerdict Verdict, string? Signature, string RawReply);
 
 /// <summary>
-/// A minimal clamd client (PING, VERSION, INSTREAM) over TCP or a Unix socket, one connection per
+/// A minimal clamd client (PING, VERSION, VERSIONCOMMANDS, STATS, INSTREAM) over TCP or a Unix socket, one connection per
 /// command. A stream is sent as <c>zINSTREAM\0</c> then 64 KiB chunks <c>&lt;uint32 BE length&gt;&lt;bytes&gt;</c>
 /// ending with a zero-length chunk. Anything but an explicit <c>stream: OK</c> is never reported clean:
 /// size-limit errors and a connection closed by clamd mid-stream are <see cref="ClamdVerdict.Error"/>;
@@ -53,6 +84,25 @@ public sealed class ClamdClient(ClamdEndpoint endpoint, ClamdClientOptions optio
         if (!reply.StartsWith("ClamAV ", StringComparison.Ordinal))
             throw new ClamdException(ClamdErrors.Protocol, $"clamd at {Endpoint} answered VERSION with '{Clip(reply)}'.", false);
         return reply;
+    }
+
+    /// <summary>Returns the commands clamd supports (VERSIONCOMMANDS), e.g. <c>PING</c>, <c>INSTREAM</c>, <c>STATS</c>.</summary>
+    public async Task<IReadOnlyList<string>> VersionCommandsAsync(CancellationToken ct)
+    {
+        var reply = await CommandAsync("zVERSIONCOMMANDS\0"u8.ToArray(), ct).ConfigureAwait(false);
+        var at = reply.IndexOf("| COMMANDS:", StringComparison.Ordinal);
+        if (!reply.StartsWith("ClamAV ", StringComparison.Ordinal) || at < 0)
+            throw new ClamdException(ClamdErrors.Protocol, $"clamd at {Endpoint} answered VERSIONCOMMANDS with '{Clip(reply)}'.", false);
+        return reply[(at + "| COMMANDS:".Length)..].Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    }
+
+    /// <summary>Returns clamd's STATS answer (pools, threads, queue, memory), up to and without the final <c>END</c>.</summary>
+    public async Task<ClamdStats> StatsAsync(CancellationToken ct)
+    {
+        var reply = await CommandAsync("zSTATS\0"u8.ToArray(), ct).ConfigureAwait(false);
+        if (!reply.StartsWith("POOLS:", StringComparison.Ordinal) || !reply.TrimEnd().EndsWith("END", StringComparison.Ordinal))
+            throw new ClamdException(ClamdErrors.Protocol, $"clamd at {Endpoint} answered STATS with '{Clip(reply)}'.", false);
+        return ClamdStats.Parse(reply);
     }
 
     /// <summary>Streams <paramref name="content"/> to clamd (INSTREAM) and returns its verdict.</summary>
@@ -107,10 +157,47 @@ public sealed class ClamdClient(ClamdEndpoint endpoint, ClamdClientOptions optio
         }
     }
 
+    /// <summary>
+    /// Lets clamd read an open file itself (FILDES: the descriptor is passed over the Unix socket), so
+    /// no content is copied through the socket. Only for <see cref="ClamdEndpoint.IsUnixSocket"/> endpoints on
+    /// the same host; clamd reads exactly the file this process opened (no path is involved).
+    /// </summary>
+    public async Task<ClamdScanResult> ScanFileDescriptorAsync(Microsoft.Win32.SafeHandles.SafeFileHandle file, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        if (!Endpoint.IsUnixSocket)
+            throw new ClamdException(ClamdErrors.BadEndpoint, $"clamd at {Endpoint} is not a Unix socket; file descriptors can only be passed over unix:// endpoints.", false);
+        using var socket = await ConnectAsync(ct).ConfigureAwait(false);
+        using var io = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        try
+        {
+            await SendAsync(socket, "zFILDES\0"u8.ToArray(), io, ct).ConfigureAwait(false);
+            var added = false;
+            file.DangerousAddRef(ref added);
+            try
+            {
+                FdPassing.Send(socket, file.DangerousGetHandle());
+            }
+            finally
+            {
+                if (added) file.DangerousRelease();
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException)
+        {
+            throw new ClamdException(ClamdErrors.Protocol, $"clamd at {Endpoint} closed the connection during FILDES: {e.Message}", true, e);
+        }
+        var reply = await ReadReplyAsync(socket, io, ct).ConfigureAwait(false);
+        return ParseScanReply(reply);
+    }
+
     /// <summary>Interprets an INSTREAM reply. Only <c>stream: OK</c> is clean; unknown text is an error.</summary>
     internal static ClamdScanResult ParseScanReply(string reply)
     {
-        var body = reply.StartsWith("stream: ", StringComparison.Ordinal) ? reply["stream: ".Length..] : null;
+        // INSTREAM answers "stream: ...", FILDES answers "fd[N]: ..."; anything else is unintelligible.
+        var body = reply.StartsWith("stream: ", StringComparison.Ordinal) ? reply["stream: ".Length..]
+            : reply.StartsWith("fd[", StringComparison.Ordinal) && reply.IndexOf("]: ", StringComparison.Ordinal) is > 3 and var close ? reply[(close + 3)..]
+            : null;
         if (body == "OK") return new ClamdScanResult(ClamdVerdict.Clean, null, reply);
         if (body is not null && body.EndsWith(" FOUND", StringComparison.Ordinal) && body.Length > " FOUND".Length)
             return new ClamdScanResult(ClamdVerdict.Infected, body[..^" FOUND".Length], reply);

@@ -11,6 +11,8 @@ public static class ClamdErrors
     public const string Timeout = "CHK-AV-003";
     /// <summary>clamd answered something this client does not understand, or closed the connection early.</summary>
     public const string Protocol = "CHK-AV-004";
+    /// <summary>Every endpoint of a <see cref="ClamdPool"/> is down; scanning fails closed.</summary>
+    public const string NoHealthyEndpoint = "CHK-AV-005";
     /// <summary>At least one file is infected (raised by <see cref="ScanReport.EnsureClean"/>).</summary>
     public const string Infected = "CHK-AV-010";
     /// <summary>At least one file could not be scanned (raised by <see cref="ScanReport.EnsureClean"/>).</summary>

@@ -18,7 +18,13 @@ public sealed record PipelineDefinition(
     ImageTargetSettings Images)
 {
     public static readonly Regex NamePattern = new("^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$", RegexOptions.CultureInvariant);
+
+    /// <summary>Which scan policy and profile judge this pipeline's deliveries (null: the built-in strict policy, profile normal).</summary>
+    public ScanSelection? Scan { get; init; }
 }
+
+/// <summary>The <c>scan:</c> block: a policy under <c>pipelines/policies/</c> and one of its profiles.</summary>
+public sealed record ScanSelection(string Policy, string Profile);
 
 /// <summary>VCS A: the supplier's repository and which tags are deliveries.</summary>
 public sealed record SourceSettings(Uri Url, string? CredentialsFile, Regex TagPattern);

@@ -141,9 +141,20 @@ public static class PipelineDefinitionLoader
             if (prefix is not null) images = new ImageTargetSettings(prefix, bases);
         }
 
+        ScanSelection? scan = null;
+        if (root.Mapping("scan") is { } sc)
+        {
+            var policy = sc.String("policy", PipelineDefinition.NamePattern, "policy name (a file pipelines/policies/NAME.yaml)", required: true);
+            var profile = sc.String("profile", required: true, hint: "a profile of that policy, e.g. normal, hoch or sehr-hoch");
+            if (policy is not null && checkEnvironment && !System.IO.File.Exists(ScanPolicyLoader.PathOf(baseDir, policy)))
+                sc.KeyError("policy", $"scan policy file '{ScanPolicyLoader.PathOf(baseDir, policy)}' does not exist");
+            sc.Done();
+            if (policy is not null && profile is not null) scan = new ScanSelection(policy, profile);
+        }
+
         root.Done();
         if (errors.All.Count > before) return null;
-        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!);
+        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!) { Scan = scan };
     }
 
     private static bool IsValidCron(string expression)

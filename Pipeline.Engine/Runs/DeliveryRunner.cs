@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Definitions;
 using Pipeline.Engine.Ledger;
@@ -76,7 +75,7 @@ public sealed class DeliveryRunner(
             {
                 (failCode, failMessage) = ErrorCodes.Describe(e);
                 record = new StageRecord(id, definition.Name, stage.Name, Verdict.Failed, failCode, failMessage, null, null,
-                    new Dictionary<string, string> { ["exception"] = e.GetType().Name });
+                    e is Pipeline.Checkup.Policies.ScanRejectedException sr ? sr.Evidence : new Dictionary<string, string> { ["exception"] = e.GetType().Name });
                 dlog.Warning("Stage {Stage} failed: {Code} {Reason}", stage.Name, failCode, failMessage);
             }
             catch (OperationCanceledException)
@@ -104,37 +103,8 @@ public sealed class DeliveryRunner(
     }
 
     /// <summary>Moves the delivery's files to a read-only quarantine folder with a report for the security team.</summary>
-    private string Quarantine(PipelineDefinition definition, Guid id, string workDir, TagInfo tag, string code, string message, string stage)
-    {
-        var dir = Path.Combine(settings.WorkDir, "quarantine", definition.Name, id.ToString("N"));
-        Directory.CreateDirectory(Path.GetDirectoryName(dir)!);
-        Directory.Move(workDir, dir);
-        var report = new
-        {
-            deliveryId = id,
-            pipeline = definition.Name,
-            tag = tag.Name,
-            tagObjectId = tag.ObjectId,
-            stage,
-            code,
-            reason = message,
-            quarantinedAt = time.GetUtcNow(),
-        };
-        File.WriteAllText(Path.Combine(dir, "report.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
-        MakeReadOnly(new DirectoryInfo(dir));
-        return dir;
-    }
-
-    private static void MakeReadOnly(DirectoryInfo dir)
-    {
-        foreach (var f in dir.EnumerateFiles("*", SearchOption.AllDirectories))
-        {
-            if (f.LinkTarget is null) f.UnixFileMode &= ~(UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite);
-        }
-
-        foreach (var d in dir.EnumerateDirectories("*", SearchOption.AllDirectories).Append(dir))
-            d.UnixFileMode &= ~(UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite);
-    }
+    private string Quarantine(PipelineDefinition definition, Guid id, string workDir, TagInfo tag, string code, string message, string stage) =>
+        new Quarantine.QuarantineStore(settings.WorkDir, time).Add(definition.Name, id, workDir, tag.Name, tag.ObjectId, stage, code, message);
 
     private static void TryDelete(string dir)
     {

@@ -1,49 +1,117 @@
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using Pipeline.Checkup;
+using System.Text.Json;
+using Pipeline.Checkup.Policies;
 using Pipeline.Checkup.Scanning;
+using Pipeline.Engine.Definitions;
 
 namespace Pipeline.Engine.Stages;
 
 /// <summary>
-/// Streams every delivered file (the manifest included) to clamd. Any finding, any scan error and
-/// an unreachable clamd reject the delivery: nothing passes as clean because a scan did not happen.
+/// Streams every delivered file (the manifest included) to the clamd pool and judges the result
+/// with the pipeline's scan policy and profile (<c>scan: { policy, profile }</c>; without it the
+/// built-in strict policy). Malware, scan errors, policy violations and no reachable clamd reject
+/// the delivery: nothing passes as clean because a scan did not happen. The evidence names the
+/// policy version, the clamd version and every finding (file, SHA-256, detection); the full
+/// verdict is also written to <c>scan-report.json</c> in the delivery's folder (kept in quarantine).
 /// </summary>
 public sealed class ScanStage : IStage
 {
+    /// <summary>Name of the verdict file in the delivery's work folder.</summary>
+    public const string ReportFile = "scan-report.json";
+
     public string Name => "scan";
 
     public async Task<StageOutcome> ExecuteAsync(DeliveryContext context, CancellationToken ct)
     {
         var checksums = context.Checksums ?? throw new PipelineException("ENG-STAGE-ORDER", "scan needs the verify stage first");
-        var settings = context.Settings.Clamd;
-        var files = checksums.Files.Select(f => f.Path).Append(context.Definition.ChecksumManifest).Order(StringComparer.Ordinal).ToList();
+        var files = checksums.Files.Select(f => f.Path).Append(context.Definition.ChecksumManifest).Distinct().Order(StringComparer.Ordinal).ToList();
 
-        var client = new ClamdClient(ClamdEndpoint.Parse(settings.Endpoints[0]), new ClamdClientOptions { ReadTimeout = settings.Timeout });
-        var report = await DeliveryScanner.ScanFilesAsync(context.TreeDir, files, client, settings.Parallelism, ct).ConfigureAwait(false);
+        var (policy, profile) = LoadPolicy(context.Settings.PipelinesDir, context.Definition.Scan);
+        using var pool = CreatePool(context.Settings.Clamd, context.Time);
+        var verdict = await new PolicyScanner(pool, context.Time).ScanAsync(context.TreeDir, files, policy, profile, ct).ConfigureAwait(false);
 
-        var bad = report.Files.Where(f => f.Verdict != ClamdVerdict.Clean).ToList();
-        if (bad.Count > 0)
+        // The scanned digest must match what verify checked: the same bytes were judged.
+        var expected = checksums.Files.ToDictionary(f => f.Path, f => f.Sha256, StringComparer.Ordinal);
+        foreach (var f in verdict.Files)
         {
-            var infected = bad.Where(f => f.Verdict == ClamdVerdict.Infected).ToList();
-            var list = string.Join("; ", bad.Take(10).Select(f => f.Verdict == ClamdVerdict.Infected ? $"{f.Path}: {f.Signature}" : $"{f.Path}: scan error ({f.Detail})"));
-            if (bad.Count > 10) list += $"; and {bad.Count - 10} more";
-            throw infected.Count > 0
-                ? new CheckupException("SCAN-INFECTED", $"clamd found malware in {infected.Count} file(s): {list}")
-                : new CheckupException("SCAN-ERROR", $"{bad.Count} file(s) could not be scanned, so the delivery is not accepted: {list}");
+            if (f.Sha256 is not null && expected.TryGetValue(f.Path, out var d) && !string.Equals(d, f.Sha256, StringComparison.OrdinalIgnoreCase))
+                throw new PipelineException("SCAN-CHANGED", $"'{f.Path}' changed between verify and scan (verified sha256:{d}, scanned sha256:{f.Sha256}); the delivery folder was tampered with");
         }
 
-        // A digest over what was scanned and the verdicts links this stage to the next.
-        var canonical = new StringBuilder();
-        canonical.Append("clamd ").Append(report.ClamdVersion).Append('\n');
-        foreach (var f in report.Files.OrderBy(f => f.Path, StringComparer.Ordinal)) canonical.Append(f.Path).Append(' ').Append(f.Verdict).Append('\n');
-        var digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical.ToString())));
-
-        var evidence = StageOutcome.NewEvidence();
-        evidence["clamdVersion"] = report.ClamdVersion;
-        evidence["filesScanned"] = report.Files.Count.ToString(CultureInfo.InvariantCulture);
-        evidence["findings"] = "0";
-        return new StageOutcome(checksums.ManifestDigest, digest, evidence);
+        await WriteReportAsync(Path.Combine(context.WorkDir, ReportFile), verdict, ct).ConfigureAwait(false);
+        var evidence = Evidence(verdict);
+        verdict.EnsureAccepted(evidence);
+        return new StageOutcome(checksums.ManifestDigest, verdict.Digest(), evidence);
     }
+
+    /// <summary>The policy and profile a pipeline uses (the built-in strict policy when it names none).</summary>
+    public static (ScanPolicy Policy, string Profile) LoadPolicy(string pipelinesDir, ScanSelection? selection)
+    {
+        if (selection is null) return (ScanPolicy.BuiltIn, "normal");
+        var policy = ScanPolicyLoader.Load(ScanPolicyLoader.PathOf(pipelinesDir, selection.Policy));
+        _ = policy.Profile(selection.Profile); // unknown profile: SCAN-POLICY-PROFILE before any byte is sent
+        return (policy, selection.Profile);
+    }
+
+    /// <summary>A pool over every configured clamd endpoint.</summary>
+    public static ClamdPool CreatePool(Configuration.ClamdSettings settings, TimeProvider time) =>
+        new(settings.Endpoints.Select(ClamdEndpoint.Parse).ToList(),
+            new ClamdPoolOptions { Parallelism = settings.Parallelism, Client = new ClamdClientOptions { ReadTimeout = settings.Timeout } }, time);
+
+    /// <summary>What the ledger records: policy name, version and profile, clamd version, counts and every finding.</summary>
+    public static Dictionary<string, string> Evidence(ScanVerdict verdict)
+    {
+        var evidence = StageOutcome.NewEvidence();
+        evidence["policy"] = verdict.PolicyName;
+        evidence["policyVersion"] = verdict.PolicyVersion;
+        evidence["profile"] = verdict.Profile;
+        evidence["clamdVersion"] = verdict.ClamdVersion;
+        evidence["decision"] = verdict.Decision.ToString().ToLowerInvariant();
+        evidence["filesScanned"] = verdict.Files.Count(f => f.Sha256 is not null).ToString(CultureInfo.InvariantCulture);
+        evidence["filesTotal"] = verdict.Files.Count.ToString(CultureInfo.InvariantCulture);
+        var findings = verdict.Findings.ToList();
+        evidence["findingCount"] = findings.Count.ToString(CultureInfo.InvariantCulture);
+        evidence["findings"] = JsonSerializer.Serialize(findings.Select(f => new
+        {
+            file = f.Path,
+            sha256 = f.Sha256,
+            detection = f.Detection,
+            outcome = f.Outcome.ToString().ToLowerInvariant(),
+            reason = f.Reason,
+        }));
+        if (verdict.Problems.Count > 0) evidence["problems"] = JsonSerializer.Serialize(verdict.Problems);
+        return evidence;
+    }
+
+    /// <summary>Writes the whole verdict as indented JSON.</summary>
+    public static async Task WriteReportAsync(string path, ScanVerdict verdict, CancellationToken ct)
+    {
+        var stream = File.Create(path);
+        await using (stream.ConfigureAwait(false))
+            await JsonSerializer.SerializeAsync(stream, ToJson(verdict), JsonOptions, ct).ConfigureAwait(false);
+    }
+
+    internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    /// <summary>A JSON-friendly shape of a verdict (enums as lowercase strings).</summary>
+    public static object ToJson(ScanVerdict v) => new
+    {
+        policy = v.PolicyName,
+        policyVersion = v.PolicyVersion,
+        profile = v.Profile,
+        clamdVersion = v.ClamdVersion,
+        decision = v.Decision.ToString().ToLowerInvariant(),
+        digest = v.Digest(),
+        problems = v.Problems,
+        files = v.Files.Select(f => new
+        {
+            path = f.Path,
+            sha256 = f.Sha256,
+            size = f.Size,
+            type = FileTypes.Name(f.Type),
+            outcome = f.Outcome.ToString().ToLowerInvariant(),
+            detection = f.Detection,
+            reason = f.Reason,
+        }),
+    };
 }

@@ -1,0 +1,399 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using Pipeline.Checkup.Scanning;
+
+namespace Pipeline.Checkup.Policies;
+
+/// <summary>How one file came out.</summary>
+public enum FileOutcome
+{
+    /// <summary>Scanned, nothing found, no rule hit.</summary>
+    Clean,
+    /// <summary>A finding waived by a valid exception.</summary>
+    Waived,
+    /// <summary>Passes, but only because the policy explicitly allows it (flagged).</summary>
+    Allowed,
+    /// <summary>Held for manual review.</summary>
+    Quarantine,
+    /// <summary>Rejected by a policy rule (limits, encrypted, file type, unscannable).</summary>
+    Rejected,
+    /// <summary>Malware found and not waived.</summary>
+    Infected,
+    /// <summary>clamd could not scan it.</summary>
+    Error,
+}
+
+/// <summary>The decision about a whole delivery.</summary>
+public enum ScanDecision { Accept, Review, Reject }
+
+/// <summary>One file's verdict: what clamd said, what the policy made of it, and why.</summary>
+public sealed record FileVerdict(string Path, string? Sha256, long Size, FileType Type, FileOutcome Outcome, string? Detection, string Reason);
+
+/// <summary>
+/// The evidence of one policy scan: which policy (name, version, profile) and which clamd judged
+/// which files, every file's verdict and the delivery-wide problems.
+/// </summary>
+public sealed record ScanVerdict(
+    string PolicyName,
+    string PolicyVersion,
+    string Profile,
+    string ClamdVersion,
+    ScanDecision Decision,
+    IReadOnlyList<FileVerdict> Files,
+    IReadOnlyList<string> Problems)
+{
+    /// <summary>Files that were flagged in any way (everything but <see cref="FileOutcome.Clean"/>).</summary>
+    public IEnumerable<FileVerdict> Findings => Files.Where(f => f.Outcome != FileOutcome.Clean);
+
+    /// <summary>SHA-256 over a canonical text of the verdict (policy, clamd, every file's outcome).</summary>
+    public string Digest()
+    {
+        var sb = new StringBuilder();
+        sb.Append("policy ").Append(PolicyName).Append(' ').Append(PolicyVersion).Append(' ').Append(Profile).Append('\n');
+        sb.Append("clamd ").Append(ClamdVersion).Append('\n').Append("decision ").Append(Decision).Append('\n');
+        foreach (var p in Problems) sb.Append("problem ").Append(p).Append('\n');
+        foreach (var f in Files)
+            sb.Append(f.Path).Append(' ').Append(f.Sha256).Append(' ').Append(f.Outcome).Append(' ').Append(f.Detection).Append('\n');
+        return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
+    }
+
+    /// <summary>
+    /// Throws <see cref="ScanRejectedException"/> unless the decision is <see cref="ScanDecision.Accept"/>:
+    /// code <see cref="PolicyErrors.Infected"/>, <see cref="PolicyErrors.ScanError"/>, <see cref="PolicyErrors.Rejected"/>
+    /// or <see cref="PolicyErrors.Review"/>, naming the first files.
+    /// </summary>
+    public void EnsureAccepted(IReadOnlyDictionary<string, string> evidence)
+    {
+        if (Decision == ScanDecision.Accept) return;
+        var bad = Files.Where(f => f.Outcome is FileOutcome.Infected or FileOutcome.Error or FileOutcome.Rejected or FileOutcome.Quarantine).ToList();
+        var code = bad.Any(f => f.Outcome == FileOutcome.Infected) ? PolicyErrors.Infected
+            : bad.Any(f => f.Outcome == FileOutcome.Error) ? PolicyErrors.ScanError
+            : Decision == ScanDecision.Reject ? PolicyErrors.Rejected : PolicyErrors.Review;
+        var sb = new StringBuilder(Decision == ScanDecision.Reject
+            ? $"the delivery breaks scan policy '{PolicyName}' (profile {Profile}, {PolicyVersion[..Math.Min(19, PolicyVersion.Length)]}..., {ClamdVersion}) and is rejected"
+            : $"scan policy '{PolicyName}' (profile {Profile}) holds the delivery for manual review in quarantine");
+        foreach (var p in Problems) sb.Append("; ").Append(p);
+        foreach (var f in bad.Take(10)) sb.Append("; ").Append(f.Path).Append(": ").Append(f.Reason);
+        if (bad.Count > 10) sb.Append("; and ").Append(bad.Count - 10).Append(" more file(s)");
+        throw new ScanRejectedException(code, sb.ToString(), this, evidence);
+    }
+}
+
+/// <summary>A delivery did not pass its scan policy. Carries the verdict and the ledger evidence of the failed scan.</summary>
+public sealed class ScanRejectedException(string code, string message, ScanVerdict verdict, IReadOnlyDictionary<string, string> evidence)
+    : CheckupException(code, message)
+{
+    public ScanVerdict Verdict { get; } = verdict;
+
+    /// <summary>What the ledger records for the failed scan stage (policy and clamd versions, findings).</summary>
+    public IReadOnlyDictionary<string, string> Evidence { get; } = evidence;
+}
+
+/// <summary>
+/// Scans a set of files with clamd under a <see cref="ScanProfile"/> of a <see cref="ScanPolicy"/>.
+/// Each file is streamed once from disk to clamd while its SHA-256 and first bytes are taken from
+/// the same stream (archives are read a second time only to measure their nesting depth).
+/// </summary>
+public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
+{
+    private const long TwoGiB = 2L << 30;
+
+    /// <summary>Called after each file's verdict (progress display; tests). Runs on scan threads.</summary>
+    public Action<FileVerdict>? FileScanned { get; init; }
+    private static readonly Regex DbDate = new(@"^ClamAV (?<engine>[0-9][^/]*)(/(?<db>\d+)/(?<date>.+))?$", RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// Scans <paramref name="relativePaths"/> ('/'-separated, under <paramref name="rootDir"/>). Findings are
+    /// results; clamd being unreachable (every endpoint) throws <see cref="ClamdException"/>.
+    /// </summary>
+    public async Task<ScanVerdict> ScanAsync(string rootDir, IReadOnlyList<string> relativePaths, ScanPolicy policy, string profileName, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(relativePaths);
+        ArgumentNullException.ThrowIfNull(policy);
+        var profile = policy.Profile(profileName);
+        var root = Path.GetFullPath(rootDir);
+        foreach (var rel in relativePaths) CheckPath(rel);
+
+        var clamdVersion = await pool.VersionAsync(ct).ConfigureAwait(false);
+        var problems = new List<string>();
+        var decision = ScanDecision.Accept;
+        void Raise(PolicyAction action, string problem)
+        {
+            problems.Add(problem + (action == PolicyAction.Allow ? " (allowed by policy)" : ""));
+            decision = Worst(decision, action);
+        }
+
+        CheckScanner(profile, clamdVersion, problems, ref decision);
+        if (DatabaseAgeProblem(profile, clamdVersion, time.GetUtcNow()) is { } old)
+        {
+            problems.Add(old);
+            decision = ScanDecision.Reject;
+        }
+
+        var sizes = relativePaths.ToDictionary(r => r, r => SizeOf(Path.Combine(root, r), r), StringComparer.Ordinal);
+        if (relativePaths.Count > profile.MaxFiles)
+            Raise(profile.OnLimitExceeded, $"{relativePaths.Count} files exceed the limit of {profile.MaxFiles} (maxFiles)");
+        var total = sizes.Values.Sum();
+        if (total > profile.MaxTotalSize)
+            Raise(profile.OnLimitExceeded, $"{total} bytes in total exceed the limit of {profile.MaxTotalSize} bytes (maxTotalSize)");
+
+        var now = time.GetUtcNow();
+        var results = new ConcurrentBag<FileVerdict>();
+        await Parallel.ForEachAsync(relativePaths, new ParallelOptions { MaxDegreeOfParallelism = pool.Parallelism, CancellationToken = ct },
+            async (rel, token) =>
+            {
+                var verdict = await ScanFileAsync(root, rel, sizes[rel], policy, profile, now, token).ConfigureAwait(false);
+                results.Add(verdict);
+                FileScanned?.Invoke(verdict);
+            })
+            .ConfigureAwait(false);
+
+        var files = results.OrderBy(r => r.Path, StringComparer.Ordinal).ToList();
+        foreach (var f in files) decision = Worst(decision, f.Outcome);
+        return new ScanVerdict(policy.Name, policy.Version, profile.Name, clamdVersion, decision, files, problems);
+    }
+
+    private async Task<FileVerdict> ScanFileAsync(string root, string rel, long size, ScanPolicy policy, ScanProfile profile, DateTimeOffset now, CancellationToken ct)
+    {
+        var full = Path.Combine(root, rel);
+        // Files clamd cannot take are never streamed (clamd would only say "size limit exceeded").
+        if (size > TwoGiB && !(profile.AllowFilesOver2GiB && profile.UnscannableLargeFiles == PolicyAction.Allow))
+            return new FileVerdict(rel, null, size, FileType.Unknown, FileOutcome.Rejected, null,
+                $"{size} bytes is over 2 GiB, which no clamd can scan; rejected unless the profile sets allowFilesOver2GiB and unscannableLargeFiles: allow");
+        if (size > profile.ScannerStreamMaxLength)
+        {
+            var outcome = ToOutcome(profile.UnscannableLargeFiles);
+            return new FileVerdict(rel, null, size, FileType.Unknown, outcome, null,
+                $"{size} bytes is over clamd's StreamMaxLength ({profile.ScannerStreamMaxLength}) so it was NOT scanned; unscannableLargeFiles: {Kebab(profile.UnscannableLargeFiles)}");
+        }
+        if (size > profile.MaxFileSize)
+            return new FileVerdict(rel, null, size, FileType.Unknown, ToOutcome(profile.OnLimitExceeded), null,
+                $"{size} bytes exceeds maxFileSize {profile.MaxFileSize}; onLimitExceeded: {Kebab(profile.OnLimitExceeded)}");
+
+        ClamdScanResult result;
+        string sha;
+        FileType type;
+        if (pool.CanPassFileDescriptors)
+        {
+            // clamd reads the very file we opened and hashed (FILDES); no bytes go through the socket.
+            using var handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+            (sha, type) = await HashAsync(handle, ct).ConfigureAwait(false);
+            TeeStream? fallback = null;
+            (result, _) = await pool.ScanAsync(() => fallback = new TeeStream(OpenStream(full)), handle, ct).ConfigureAwait(false);
+            if (fallback is not null && fallback.Sha256Hex() != sha)
+                return new FileVerdict(rel, sha, size, type, FileOutcome.Error, null, "the file changed while it was being scanned");
+        }
+        else
+        {
+            TeeStream? tee = null;
+            (result, _) = await pool.ScanAsync(() => tee = new TeeStream(OpenStream(full)), ct).ConfigureAwait(false);
+            sha = tee!.Sha256Hex();
+            type = FileTypes.Detect(tee.Head);
+        }
+
+        FileVerdict V(FileOutcome o, string? detection, string reason) => new(rel, sha, size, type, o, detection, reason);
+
+        if (result.Verdict == ClamdVerdict.Error)
+            return V(FileOutcome.Error, null, $"clamd could not scan it ({result.RawReply}); a file that was not scanned is not accepted");
+
+        if (result.Verdict == ClamdVerdict.Infected)
+        {
+            var detection = result.Signature!;
+            var waiver = profile.ExceptionsAllowed
+                ? policy.Exceptions.FirstOrDefault(e => e.Detection == detection && string.Equals(e.Sha256, sha, StringComparison.OrdinalIgnoreCase))
+                : null;
+            var expiredNote = "";
+            if (waiver is not null && !waiver.IsExpired(now))
+                return V(FileOutcome.Waived, detection,
+                    $"{detection} waived by exception approved by {waiver.ApprovedBy} until {waiver.Expires:yyyy-MM-dd}: {waiver.Justification}");
+            if (waiver is not null)
+                expiredNote = $" (an exception for it, approved by {waiver.ApprovedBy}, EXPIRED on {waiver.Expires:yyyy-MM-dd}; it no longer waives anything)";
+            else if (!profile.ExceptionsAllowed && policy.Exceptions.Any(e => e.Detection == detection && string.Equals(e.Sha256, sha, StringComparison.OrdinalIgnoreCase)))
+                expiredNote = $" (profile {profile.Name} does not allow exceptions)";
+
+            if (detection.StartsWith("Heuristics.Encrypted.", StringComparison.Ordinal))
+            {
+                var o = ToOutcome(profile.EncryptedContent);
+                return V(o, detection, $"encrypted content ({detection}) cannot be scanned; encryptedContent: {Kebab(profile.EncryptedContent)}{expiredNote}");
+            }
+            if (detection.StartsWith("Heuristics.Broken", StringComparison.Ordinal) || detection.StartsWith("Heuristics.Limits.Exceeded", StringComparison.Ordinal))
+            {
+                var o = ToOutcome(profile.UnparsableContent);
+                return V(o, detection, $"clamd could not fully parse it ({detection}); unparsableContent: {Kebab(profile.UnparsableContent)}{expiredNote}");
+            }
+            return V(FileOutcome.Infected, detection, $"malware: {detection}{expiredNote}");
+        }
+
+        // Clean by clamd: now the policy's own rules.
+        foreach (var rule in profile.FileTypeRules)
+        {
+            if (rule.Deny.Contains(type) && rule.Paths.Any(g => g.IsMatch(rel)))
+                return V(ToOutcome(rule.Action), null, $"{FileTypes.Name(type)} content is not allowed here (rule '{rule.Name}', paths {string.Join(", ", rule.Paths)})");
+        }
+        if (type is FileType.Zip or FileType.Gzip or FileType.Tar)
+        {
+            var depth = await Task.Run(() => ArchiveNesting.Measure(full, profile.MaxNestingDepth, profile.MaxFileSize, ct), ct).ConfigureAwait(false);
+            if (depth > profile.MaxNestingDepth)
+                return V(ToOutcome(profile.OnLimitExceeded), null,
+                    $"archives nested deeper than maxNestingDepth {profile.MaxNestingDepth} (clamd stops descending silently there); onLimitExceeded: {Kebab(profile.OnLimitExceeded)}");
+        }
+        return V(FileOutcome.Clean, null, "clean");
+    }
+
+    private static FileStream OpenStream(string full) => new(full, new FileStreamOptions
+    {
+        Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, BufferSize = 0,
+        Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+    });
+
+    private static async Task<(string Sha256, FileType Type)> HashAsync(Microsoft.Win32.SafeHandles.SafeFileHandle handle, CancellationToken ct)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(256 * 1024);
+        try
+        {
+            long offset = 0;
+            var type = FileType.Empty;
+            int n;
+            while ((n = await RandomAccess.ReadAsync(handle, buffer.AsMemory(0, 256 * 1024), offset, ct).ConfigureAwait(false)) > 0)
+            {
+                if (offset == 0) type = FileTypes.Detect(buffer.AsSpan(0, Math.Min(n, FileTypes.HeadLength)));
+                hash.AppendData(buffer, 0, n);
+                offset += n;
+            }
+            return (Convert.ToHexStringLower(hash.GetHashAndReset()), type);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void CheckScanner(ScanProfile profile, string clamdVersion, List<string> problems, ref ScanDecision decision)
+    {
+        var m = DbDate.Match(clamdVersion);
+        if (profile.MinEngineVersion is { } min)
+        {
+            var engineText = m.Success ? new string(m.Groups["engine"].Value.TakeWhile(c => char.IsDigit(c) || c == '.').ToArray()) : "";
+            if (!Version.TryParse(engineText, out var engine) || engine < min)
+            {
+                problems.Add($"clamd '{clamdVersion}' is older than minEngineVersion {min} (or does not say its version)");
+                decision = ScanDecision.Reject;
+            }
+        }
+    }
+
+    /// <summary>The signature database age check, separate so the clock is injected.</summary>
+    internal static string? DatabaseAgeProblem(ScanProfile profile, string clamdVersion, DateTimeOffset now)
+    {
+        if (profile.MaxDatabaseAge is not { } maxAge) return null;
+        var m = DbDate.Match(clamdVersion);
+        if (!m.Success || !m.Groups["date"].Success) return null; // custom databases only: clamd reports no date
+        if (!DateTimeOffset.TryParseExact(m.Groups["date"].Value.Trim(), ["ddd MMM d HH:mm:ss yyyy", "ddd MMM dd HH:mm:ss yyyy"], CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal | DateTimeStyles.AllowInnerWhite, out var dbDate))
+            return $"clamd reports a database date this engine cannot read ('{m.Groups["date"].Value}')";
+        return now - dbDate > maxAge ? $"the signature database of {dbDate:yyyy-MM-dd} is older than maxDatabaseAge {maxAge.TotalDays:0.#} days" : null;
+    }
+
+    private static long SizeOf(string full, string rel)
+    {
+        var info = new FileInfo(full);
+        if (!info.Exists || info.LinkTarget is not null || (info.Attributes & FileAttributes.Directory) != 0)
+            throw new CheckupException(ClamdErrors.BadFile, $"'{rel}' is missing or not a regular file; it cannot be scanned.");
+        return info.Length;
+    }
+
+    private static void CheckPath(string rel)
+    {
+        if (string.IsNullOrEmpty(rel) || rel[0] == '/' || rel.Contains('\\') || rel.Contains('\0')
+            || rel.Split('/').Any(s => s is "" or "." or ".."))
+            throw new CheckupException(ClamdErrors.BadFile, $"'{rel}' is not a safe relative path under the delivery root.");
+    }
+
+    private static FileOutcome ToOutcome(PolicyAction a) => a switch
+    {
+        PolicyAction.Allow => FileOutcome.Allowed,
+        PolicyAction.Quarantine => FileOutcome.Quarantine,
+        _ => FileOutcome.Rejected,
+    };
+
+    private static ScanDecision Worst(ScanDecision d, PolicyAction a) => Worst(d, ToOutcome(a));
+
+    private static ScanDecision Worst(ScanDecision d, FileOutcome o) => o switch
+    {
+        FileOutcome.Infected or FileOutcome.Error or FileOutcome.Rejected => ScanDecision.Reject,
+        FileOutcome.Quarantine when d == ScanDecision.Accept => ScanDecision.Review,
+        _ => d,
+    };
+
+    internal static string Kebab(PolicyAction a) => a.ToString().ToLowerInvariant();
+
+    /// <summary>Passes a file through to clamd while hashing it and keeping its first bytes.</summary>
+    private sealed class TeeStream(Stream inner) : Stream
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly byte[] _head = new byte[FileTypes.HeadLength];
+        private int _headLength;
+        private byte[]? _digest;
+
+        public ReadOnlySpan<byte> Head => _head.AsSpan(0, _headLength);
+
+        public string Sha256Hex() => Convert.ToHexStringLower(_digest ??= _hash.GetHashAndReset());
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            Take(buffer.Span[..n]);
+            return n;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = inner.Read(buffer, offset, count);
+            Take(buffer.AsSpan(offset, n));
+            return n;
+        }
+
+        private void Take(ReadOnlySpan<byte> data)
+        {
+            _hash.AppendData(data);
+            if (_headLength < _head.Length)
+            {
+                var k = Math.Min(data.Length, _head.Length - _headLength);
+                data[..k].CopyTo(_head.AsSpan(_headLength));
+                _headLength += k;
+            }
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+                if (_digest is null) _digest = _hash.GetHashAndReset();
+                _hash.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await inner.DisposeAsync().ConfigureAwait(false);
+            Dispose(true);
+            GC.SuppressFinalize(this);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Globalization;
+using Pipeline.Checkup.Policies;
+using Pipeline.Checkup.Scanning;
+
+// Scan benchmark: one deterministic (seeded) delivery of mixed file sizes, scanned by
+//   1. our client (ClamdPool, N parallel INSTREAM streams, each file streamed once from disk),
+//   2. our PolicyScanner (the same plus SHA-256, type detection and nesting checks),
+//   3. clamdscan --stream, and 4. clamdscan --multiscan --fdpass,
+// against the same clamd in the same run. Prints MB/s, files/s, the ratio to the best clamdscan
+// mode and our peak memory (VmHWM, reset after the files are generated).
+var opts = Args.Parse(args);
+var inv = CultureInfo.InvariantCulture;
+Directory.CreateDirectory(opts.Dir);
+var files = Generate(opts.Dir, opts.Size, opts.Files, opts.Seed);
+var total = files.Sum(f => f.Size);
+Console.WriteLine(string.Create(inv, $"delivery: {files.Count} files, {total / 1e6:0.0} MB (seed {opts.Seed}, smallest {files.Min(f => f.Size)} B, largest {files.Max(f => f.Size) / 1e6:0.0} MB) in {opts.Dir}"));
+Console.WriteLine($"clamd: {string.Join(", ", opts.Endpoints)}; clamdscan config: {opts.ClamdConf}");
+
+// Warm the page cache so that no mode pays for the first read from disk.
+var buf = new byte[1 << 20];
+foreach (var f in files)
+{
+    using var s = File.OpenRead(Path.Combine(opts.Dir, f.Rel));
+    while (s.Read(buf) > 0) { }
+}
+buf = null;
+GC.Collect();
+ResetPeak();
+
+var results = new List<(string Mode, double Seconds, string Note)>();
+var transport = opts.Endpoints[0].StartsWith("unix://", StringComparison.Ordinal) && !opts.NoFdPass ? "FILDES" : "INSTREAM";
+using (var pool = new ClamdPool(opts.Endpoints.Select(ClamdEndpoint.Parse).ToList(), new ClamdPoolOptions { Parallelism = opts.Parallel, PassFileDescriptors = !opts.NoFdPass }, TimeProvider.System))
+{
+    var version = await pool.VersionAsync(CancellationToken.None);
+    Console.WriteLine($"scanner: {version}; our client {(pool.CanPassFileDescriptors ? "passes open files (FILDES)" : "streams (INSTREAM)")}, {opts.Parallel} in parallel");
+    // Warm-up (JIT, connections): the first 20 files, not timed.
+    foreach (var f in files.Take(20))
+    {
+        var full = Path.Combine(opts.Dir, f.Rel);
+        using var h = File.OpenHandle(full);
+        await pool.ScanAsync(() => File.OpenRead(full), h, CancellationToken.None);
+    }
+    var sw = Stopwatch.StartNew();
+    var infected = 0;
+    var errors = 0;
+    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = opts.Parallel }, async (f, ct) =>
+    {
+        var full = Path.Combine(opts.Dir, f.Rel);
+        using var handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+        var (r, _) = await pool.ScanAsync(() => new FileStream(full, new FileStreamOptions
+        {
+            Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, BufferSize = 0,
+            Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+        }), handle, ct);
+        if (r.Verdict == ClamdVerdict.Infected) Interlocked.Increment(ref infected);
+        if (r.Verdict == ClamdVerdict.Error) Interlocked.Increment(ref errors);
+    });
+    results.Add(($"ours: ClamdPool {transport}, {opts.Parallel} parallel", sw.Elapsed.TotalSeconds, $"{infected} infected, {errors} errors"));
+
+    var policy = new ScanPolicy("bench", ScanPolicy.VersionOf("bench"u8), null, new Dictionary<string, ScanProfile> { ["normal"] = new("normal") }, []);
+    sw.Restart();
+    var verdict = await new PolicyScanner(pool, TimeProvider.System).ScanAsync(opts.Dir, files.Select(f => f.Rel).ToList(), policy, "normal", CancellationToken.None);
+    results.Add(($"ours: PolicyScanner {transport} (+sha256, types), {opts.Parallel} par.", sw.Elapsed.TotalSeconds, $"decision {verdict.Decision}, {verdict.Findings.Count()} findings"));
+}
+var peakMb = PeakMb();
+
+results.Add(("clamdscan --stream", RunClamdscan(opts, ["--stream"]), ""));
+results.Add(("clamdscan --multiscan --fdpass", RunClamdscan(opts, ["--multiscan", "--fdpass"]), ""));
+
+var best = results.Where(r => r.Mode.StartsWith("clamdscan", StringComparison.Ordinal) && r.Seconds > 0).Min(r => r.Seconds);
+Console.WriteLine();
+Console.WriteLine($"{"mode",-62} {"seconds",8} {"MB/s",8} {"files/s",8} {"vs best clamdscan",18}");
+foreach (var r in results)
+{
+    Console.WriteLine(string.Create(inv, $"{r.Mode,-62} {r.Seconds,8:0.00} {total / 1e6 / r.Seconds,8:0.0} {files.Count / r.Seconds,8:0.0} {best / r.Seconds,17:0.00}x  {r.Note}"));
+}
+Console.WriteLine(string.Create(inv, $"peak memory of this process while scanning (VmHWM): {peakMb:0.0} MB (target < 200 MB)"));
+var ours = results[0].Seconds;
+Console.WriteLine(string.Create(inv, $"ratio (best clamdscan time / our time): {best / ours:0.00} — target >= 1.00: {(best / ours >= 1.0 ? "met" : "NOT met")}"));
+return 0;
+
+static double RunClamdscan(Args o, string[] mode)
+{
+    var psi = new ProcessStartInfo("clamdscan") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+    foreach (var a in new[] { "-c", o.ClamdConf, "--no-summary", "--infected" }.Concat(mode).Append(o.Dir)) psi.ArgumentList.Add(a);
+    var sw = Stopwatch.StartNew();
+    using var p = Process.Start(psi)!;
+    var outTask = p.StandardOutput.ReadToEndAsync();
+    var errTask = p.StandardError.ReadToEndAsync();
+    p.WaitForExit();
+    var secs = sw.Elapsed.TotalSeconds;
+    var err = errTask.Result;
+    if (p.ExitCode > 1) Console.Error.WriteLine($"clamdscan {string.Join(' ', mode)} exit {p.ExitCode}: {err.Trim()} {outTask.Result.Trim()}");
+    return secs;
+}
+
+static List<(string Rel, long Size)> Generate(string dir, long size, int count, int seed)
+{
+    // Log-uniform sizes from 1 KiB to 48 MiB (below clamd's 64 MiB limits), scaled to the total.
+    var rng = new Random(seed);
+    var raw = Enumerable.Range(0, count).Select(_ => Math.Exp(rng.NextDouble() * Math.Log(48.0 * 1024))).ToArray();
+    var scale = size / 1024.0 / raw.Sum();
+    var sizes = raw.Select(r => (long)Math.Clamp(r * scale * 1024, 1024, 48L << 20)).ToArray();
+    var list = new List<(string, long)>();
+    var block = new byte[1 << 20];
+    for (var i = 0; i < count; i++)
+    {
+        var rel = $"d{i % 16:00}/file{i:0000}.{(i % 3 == 0 ? "bin" : i % 3 == 1 ? "dat" : "txt")}";
+        var full = Path.Combine(dir, rel);
+        list.Add((rel, sizes[i]));
+        if (File.Exists(full) && new FileInfo(full).Length == sizes[i]) continue;
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var fileRng = new Random(seed * 100_003 + i);
+        using var fs = File.Create(full);
+        for (long left = sizes[i]; left > 0;)
+        {
+            var n = (int)Math.Min(left, block.Length);
+            if (i % 3 == 2) // text-like content (compressible), the rest random bytes
+                for (var k = 0; k < n; k++) block[k] = (byte)"lorem ipsum dolor sit amet, consectetur adipiscing elit\n"[(k + i) % 56];
+            else fileRng.NextBytes(block.AsSpan(0, n));
+            fs.Write(block, 0, n);
+            left -= n;
+        }
+    }
+    return list;
+}
+
+static void ResetPeak()
+{
+    try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+}
+
+static double PeakMb()
+{
+    foreach (var line in File.ReadLines("/proc/self/status"))
+        if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+    return Process.GetCurrentProcess().PeakWorkingSet64 / 1e6;
+}
+
+internal sealed record Args(string Dir, long Size, int Files, int Parallel, int Seed, string[] Endpoints, string ClamdConf, bool NoFdPass)
+{
+    public static Args Parse(string[] a)
+    {
+        string Get(string name, string fallback)
+        {
+            var i = Array.IndexOf(a, name);
+            return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback;
+        }
+        var sizeText = Get("--size", "1GB");
+        var mult = sizeText.EndsWith("GB", StringComparison.Ordinal) ? 1_000_000_000L : sizeText.EndsWith("MB", StringComparison.Ordinal) ? 1_000_000L : 1L;
+        var size = long.Parse(sizeText.TrimEnd('G', 'M', 'B'), CultureInfo.InvariantCulture) * mult;
+        return new Args(
+            Get("--dir", Path.Combine(Path.GetTempPath(), "pipeline-scan-bench")),
+            size,
+            int.Parse(Get("--files", "2000"), CultureInfo.InvariantCulture),
+            int.Parse(Get("--parallel", "4"), CultureInfo.InvariantCulture),
+            int.Parse(Get("--seed", "20260401"), CultureInfo.InvariantCulture),
+            Get("--clamd", "tcp://127.0.0.1:3310").Split(','),
+            Get("--clamd-conf", "/etc/clamav/clamd.conf"),
+            a.Contains("--instream"));
+    }
+}
