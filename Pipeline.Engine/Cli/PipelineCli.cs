@@ -107,6 +107,7 @@ public static class PipelineCli
         }));
         root.Subcommands.Add(baseImage);
 
+        root.Subcommands.Add(ImageCommands.Create(stdout, stderr));
         var verifyBundle = new Command("verify-bundle", "verify a Sigstore bundle offline (sigstore-conformance client protocol)");
         root.Subcommands.Add(verifyBundle);
 
