@@ -397,6 +397,10 @@ public sealed partial class RegistryClient : IDisposable
         {
             throw new RegistryException("REG-NET-001", $"{operation} {Redaction.Redact(request.RequestUri)} timed out.", isTransient: true, inner: ex);
         }
+        catch (HttpRequestException ex) when (ex.InnerException is System.Security.Authentication.AuthenticationException)
+        {
+            throw new RegistryException("REG-TLS-002", $"{operation} {Redaction.Redact(request.RequestUri)}: the TLS handshake failed; the registry's certificate is not trusted or does not name this host (configure the registry CA bundle).", inner: ex);
+        }
         catch (HttpRequestException ex)
         {
             throw new RegistryException("REG-NET-001", $"{operation} {Redaction.Redact(request.RequestUri)} failed: {Redaction.RedactText(ex.Message)}", isTransient: true, inner: ex);
