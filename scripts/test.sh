@@ -12,7 +12,7 @@ if ! command -v dotnet >/dev/null 2>&1; then
   exit 127
 fi
 
-scripts/services.sh start
+scripts/services.sh start --docker
 
 export PIPELINE_STATE_DIR=${PIPELINE_STATE_DIR:-$REPO_ROOT/.state}
 env_file=$PIPELINE_STATE_DIR/services.env

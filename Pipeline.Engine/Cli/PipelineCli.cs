@@ -109,6 +109,7 @@ public static class PipelineCli
 
         root.Subcommands.Add(PolicyCommands.Create(configOption, stdout, stderr));
         root.Subcommands.Add(QuarantineCommands.Create(configOption, stdout, stderr));
+        root.Subcommands.Add(ImageCommands.Create(stdout, stderr));
 
         var verifyBundle = new Command("verify-bundle", "verify a Sigstore bundle offline (sigstore-conformance client protocol)");
         root.Subcommands.Add(verifyBundle);

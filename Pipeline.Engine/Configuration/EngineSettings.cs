@@ -18,7 +18,15 @@ public sealed record DatabaseSettings(string ConnectionString, string? PasswordF
 
 public sealed record ClamdSettings(IReadOnlyList<string> Endpoints, int Parallelism, TimeSpan Timeout);
 
-public sealed record RegistrySettings(Uri Url, string? CredentialsFile);
+/// <summary>
+/// The internal registry: URL, credentials file (<c>user:password</c>), the CA bundle (PEM) that signs
+/// its TLS certificate, and how often a request is attempted on transient failures.
+/// </summary>
+public sealed record RegistrySettings(Uri Url, string? CredentialsFile)
+{
+    public string? CaBundleFile { get; init; }
+    public int MaxAttempts { get; init; } = 4;
+}
 
 public sealed record InternalGitSettings(Uri Url, string? CredentialsFile);
 
@@ -81,11 +89,16 @@ public static class EngineSettingsLoader
 
         var registry = root.Mapping("registry", required: true);
         Uri? regUrl = null;
-        string? regCreds = null;
+        string? regCreds = null, regCa = null;
+        var regAttempts = 4;
         if (registry is not null)
         {
             regUrl = HttpUrl(registry, "url");
             regCreds = ResolveFile(registry, "credentialsFile", baseDir);
+            regCa = ResolveFile(registry, "caBundleFile", baseDir);
+            if (regCa is not null && regUrl is not null && regUrl.Scheme != Uri.UriSchemeHttps)
+                registry.KeyError("caBundleFile", "'caBundleFile' needs an https:// registry url");
+            regAttempts = registry.Int("retries", 0, 10) is { } r ? r + 1 : 4;
             registry.Done();
         }
 
@@ -102,7 +115,7 @@ public static class EngineSettingsLoader
         root.Done();
         if (errors.Any) return null;
         return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile),
-            new ClamdSettings(endpoints, parallelism, timeout), new RegistrySettings(regUrl!, regCreds),
+            new ClamdSettings(endpoints, parallelism, timeout), new RegistrySettings(regUrl!, regCreds) { CaBundleFile = regCa, MaxAttempts = regAttempts },
             new InternalGitSettings(gitUrl!, gitCreds));
     }
 

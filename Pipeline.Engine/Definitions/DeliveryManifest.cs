@@ -25,10 +25,29 @@ public sealed record ImageSpec(
     string User,
     IReadOnlyDictionary<string, string> Env,
     IReadOnlyList<string> Ports,
-    IReadOnlyDictionary<string, string> Labels);
+    IReadOnlyDictionary<string, string> Labels)
+{
+    /// <summary>Target platforms as <c>os/arch[/variant]</c>; one image each, under one index when more than one.</summary>
+    public IReadOnlyList<string> Platforms { get; init; } = [DeliveryManifestParser.DefaultPlatform];
 
-/// <summary>A delivered file or folder (<see cref="From"/>, relative) copied to <see cref="To"/> (absolute) in the image.</summary>
-public sealed record FileMapping(string From, string To, int FileMode);
+    /// <summary>Exec-form health check command for the smoke test (Docker <c>Healthcheck</c> in the config); empty when none.</summary>
+    public IReadOnlyList<string> Healthcheck { get; init; } = [];
+}
+
+/// <summary>
+/// A delivered file or folder (<see cref="From"/>, relative) copied to <see cref="To"/> (absolute) in the
+/// image, files with <see cref="FileMode"/>, folders with <see cref="DirMode"/>, all owned by root.
+/// <see cref="From"/> may contain <c>{platform}</c>, replaced by <c>os-arch[-variant]</c> (e.g. <c>linux-arm64</c>).
+/// </summary>
+public sealed record FileMapping(string From, string To, int FileMode)
+{
+    public const string PlatformPlaceholder = "{platform}";
+
+    public int DirMode { get; init; } = 0b111_101_101;
+
+    /// <summary>The delivered path for one platform (<c>linux/arm64</c> → <c>bin/linux-arm64</c>).</summary>
+    public string FromFor(string platform) => From.Replace(PlatformPlaceholder, platform.Replace('/', '-'), StringComparison.Ordinal);
+}
 
 public static class DeliveryManifestParser
 {
@@ -37,13 +56,20 @@ public static class DeliveryManifestParser
     private static readonly Regex PortPattern = new(@"^\d{1,5}(/(tcp|udp))?$", RegexOptions.CultureInvariant);
     private static readonly Regex EnvName = new("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant);
     private static readonly Regex ModePattern = new("^0?[0-7]{3}$", RegexOptions.CultureInvariant);
+    private static readonly Regex PlatformPattern = new("^linux/(amd64|arm64|arm|386|ppc64le|s390x|riscv64)(/v[5-8])?$", RegexOptions.CultureInvariant);
+
+    /// <summary>The platform of an image that names none.</summary>
+    public const string DefaultPlatform = "linux/amd64";
+
+    /// <summary>Upper bound of files below one mapped folder (a delivery is not a file system dump).</summary>
+    public const int MaxFilesPerMapping = 100_000;
 
     /// <summary>
     /// Parses <c>delivery.yaml</c> from <paramref name="deliveryRoot"/> and checks it against the
     /// delivered tree and the pipeline's allowed base images.
     /// </summary>
     /// <exception cref="ConfigurationException">code CFG-INVALID, with every error and its line.</exception>
-    public static DeliveryManifest Load(string deliveryRoot, IReadOnlyCollection<string> allowedBaseImages)
+    public static DeliveryManifest Load(string deliveryRoot, IReadOnlyCollection<string> allowedBaseImages, bool allowRoot = false)
     {
         var errors = new ConfigErrors();
         var path = Path.Combine(deliveryRoot, DeliveryManifest.FileName);
@@ -60,12 +86,13 @@ public static class DeliveryManifestParser
             errors.ThrowIfAny();
         }
 
-        var m = Parse(File.ReadAllText(path), deliveryRoot, allowedBaseImages, errors);
+        var m = Parse(File.ReadAllText(path), deliveryRoot, allowedBaseImages, errors, allowRoot);
         errors.ThrowIfAny();
         return m!;
     }
 
-    public static DeliveryManifest? Parse(string text, string deliveryRoot, IReadOnlyCollection<string> allowedBaseImages, ConfigErrors errors)
+    /// <summary>Parses and checks <c>delivery.yaml</c> text; every problem goes to <paramref name="errors"/> with its line.</summary>
+    public static DeliveryManifest? Parse(string text, string deliveryRoot, IReadOnlyCollection<string> allowedBaseImages, ConfigErrors errors, bool allowRoot = false)
     {
         var root = YamlReader.Load(DeliveryManifest.FileName, text, errors);
         if (root is null) return null;
@@ -81,21 +108,44 @@ public static class DeliveryManifestParser
                 im.KeyError("base", $"base image '{baseRef}' is not on this pipeline's list of allowed base images",
                     allowedBaseImages.Count == 0 ? "the operator must allow it in the pipeline definition (images.allowedBaseImages)" : "allowed: " + string.Join(", ", allowedBaseImages));
 
+            var platforms = im.Has("platforms") ? im.StringList("platforms") : [DefaultPlatform];
+            if (im.Has("platforms") && platforms.Count == 0) im.KeyError("platforms", "'platforms' must list at least one platform", "e.g. [linux/amd64, linux/arm64]");
+            foreach (var pl in platforms.Where(pl => !PlatformPattern.IsMatch(pl)))
+                im.KeyError("platforms", $"platform '{pl}' is not supported", "linux/<arch>[/variant] with arch one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64");
+            if (platforms.Distinct(StringComparer.Ordinal).Count() != platforms.Count) im.KeyError("platforms", "a platform is listed twice");
+
             var files = new List<FileMapping>();
             foreach (var f in im.MappingList("files", required: true))
             {
                 var from = f.String("from", required: true);
                 var to = f.String("to", required: true);
                 var modeText = f.String("mode", ModePattern, "file mode (octal, e.g. \"0755\"; no setuid/setgid/sticky bits)");
-                if (from is not null && !IsSafeRelative(from))
+                var dirModeText = f.String("dirMode", ModePattern, "folder mode (octal, e.g. \"0755\"; no setuid/setgid/sticky bits)");
+                if (from is not null && !IsSafeRelative(from.Replace(FileMapping.PlatformPlaceholder, "p", StringComparison.Ordinal)))
                     f.KeyError("from", $"'from: {from}' must be a relative path inside the delivery (no '..', no leading '/')");
-                else if (from is not null && !ExistsAsRegular(deliveryRoot, from))
-                    f.KeyError("from", $"'from: {from}' does not exist in the delivery (or is not a regular file or folder)");
+                else if (from is not null)
+                {
+                    if (from.Contains('{') && !from.Contains(FileMapping.PlatformPlaceholder, StringComparison.Ordinal))
+                        f.KeyError("from", $"'from: {from}' has an unknown placeholder; only {FileMapping.PlatformPlaceholder} is known");
+                    foreach (var pl in platforms.Where(pl => PlatformPattern.IsMatch(pl)))
+                    {
+                        var rel = new FileMapping(from, "/", 0).FromFor(pl);
+                        var suffix = rel == from ? "" : $" (platform {pl})";
+                        if (!ExistsAsRegular(deliveryRoot, rel))
+                            f.KeyError("from", $"'from: {rel}'{suffix} does not exist in the delivery (or is not a regular file or folder)");
+                        else if (CheckTree(deliveryRoot, rel) is { } problem)
+                            f.KeyError("from", $"'from: {rel}'{suffix}: {problem}", "deliver regular files and folders only; symbolic links, devices, FIFOs and sockets are not accepted");
+                        if (from == rel) break; // no placeholder: the same path for every platform
+                    }
+                }
                 if (to is not null && !IsSafeAbsolute(to))
                     f.KeyError("to", $"'to: {to}' must be an absolute path in the image without '..' segments");
                 f.Done();
                 if (from is not null && to is not null)
-                    files.Add(new FileMapping(from.TrimEnd('/'), to, modeText is null ? 0b111_101_101 : Convert.ToInt32(modeText, 8)));
+                    files.Add(new FileMapping(from.TrimEnd('/'), to, modeText is null ? 0b111_101_101 : Convert.ToInt32(modeText, 8))
+                    {
+                        DirMode = dirModeText is null ? 0b111_101_101 : Convert.ToInt32(dirModeText, 8),
+                    });
             }
 
             var entrypoint = im.StringList("entrypoint");
@@ -103,8 +153,11 @@ public static class DeliveryManifestParser
             var workingDir = im.String("workingDir");
             if (workingDir is not null && !IsSafeAbsolute(workingDir)) im.KeyError("workingDir", $"'workingDir: {workingDir}' must be an absolute path");
             var user = im.String("user", UserPattern, "numeric user (uid or uid:gid, e.g. \"10001\")", required: true);
-            if (user is not null && UserPattern.IsMatch(user) && uint.Parse(user.Split(':')[0], CultureInfo.InvariantCulture) == 0)
-                im.KeyError("user", "images must not run as root (uid 0)", "use a numeric non-root user such as 10001");
+            if (!allowRoot && user is not null && UserPattern.IsMatch(user) && uint.Parse(user.Split(':')[0], CultureInfo.InvariantCulture) == 0)
+                im.KeyError("user", "images must not run as root (uid 0)", "use a numeric non-root user such as 10001, or the operator sets images.allowRoot: true in the pipeline definition");
+            var healthcheck = im.StringList("healthcheck");
+            if (im.Has("healthcheck") && (healthcheck.Count == 0 || healthcheck[0].Length == 0 || !healthcheck[0].StartsWith('/')))
+                im.KeyError("healthcheck", "'healthcheck' must be an exec-form command whose first element is an absolute path", "e.g. [/opt/app/app, --health]");
             var env = im.StringMap("env");
             foreach (var k in env.Keys.Where(k => !EnvName.IsMatch(k)))
                 im.KeyError("env", $"environment variable name '{k}' is not valid");
@@ -122,7 +175,11 @@ public static class DeliveryManifestParser
 
             if (name is not null && baseRef is not null && user is not null)
                 images.Add(new ImageSpec(name, baseRef, files, entrypoint, cmd, workingDir, user, env,
-                    ports.Select(p => p.Contains('/') ? p : p + "/tcp").ToArray(), labels));
+                    ports.Select(p => p.Contains('/') ? p : p + "/tcp").ToArray(), labels)
+                {
+                    Platforms = platforms,
+                    Healthcheck = healthcheck,
+                });
         }
 
         root.Done();
@@ -135,6 +192,33 @@ public static class DeliveryManifestParser
 
     internal static bool IsSafeAbsolute(string p) =>
         p.StartsWith('/') && !p.Contains('\\') && !p.Contains('\0') && (p == "/" || p.TrimEnd('/')[1..].Split('/').All(s => s.Length > 0 && s != "." && s != ".."));
+
+    /// <summary>The first symbolic link or special file below a mapped folder (or the file itself), or null when clean.</summary>
+    internal static string? CheckTree(string root, string rel)
+    {
+        var full = Path.GetFullPath(Path.Combine(root, rel));
+        var rootFull = Path.GetFullPath(root).TrimEnd('/');
+        if (File.Exists(full)) return null; // ExistsAsRegular checked it is not a link
+        var count = 0;
+        foreach (var entry in new DirectoryInfo(full).EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false }))
+        {
+            var shown = Path.GetRelativePath(root, entry.FullName);
+            if (++count > MaxFilesPerMapping) return $"more than {MaxFilesPerMapping} entries";
+            if (entry.LinkTarget is { } target)
+            {
+                var resolved = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(entry.FullName)!, target));
+                return resolved == rootFull || resolved.StartsWith(rootFull + "/", StringComparison.Ordinal)
+                    ? $"'{shown}' is a symbolic link"
+                    : $"'{shown}' is a symbolic link pointing outside the delivery";
+            }
+            if (entry is FileInfo && (File.GetUnixFileMode(entry.FullName) & (UnixFileMode.SetUser | UnixFileMode.SetGroup)) != 0)
+                return $"'{shown}' has the setuid or setgid bit";
+            if (entry is FileInfo fi && !IsRegularFile(fi)) return $"'{shown}' is a device, FIFO or socket";
+        }
+        return null;
+    }
+
+    private static bool IsRegularFile(FileInfo info) => Pipeline.Registry.Layers.SourceFiles.IsRegularFile(info.FullName);
 
     private static bool ExistsAsRegular(string root, string rel)
     {

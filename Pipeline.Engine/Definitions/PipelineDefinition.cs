@@ -40,5 +40,8 @@ public sealed record SignerDefinition(
 /// <summary>VCS B: where the verified tag and its history are pushed (a path below the engine's internal git URL).</summary>
 public sealed record PublishSettings(string Repository);
 
-/// <summary>Where images go in the internal registry, and which base images deliveries may use.</summary>
-public sealed record ImageTargetSettings(string RepositoryPrefix, IReadOnlyList<string> AllowedBaseImages);
+/// <summary>
+/// Where images go in the internal registry, which base images deliveries may use, and whether a
+/// delivery may let an image run as root (uid 0; off unless the operator allows it explicitly).
+/// </summary>
+public sealed record ImageTargetSettings(string RepositoryPrefix, IReadOnlyList<string> AllowedBaseImages, bool AllowRoot = false);

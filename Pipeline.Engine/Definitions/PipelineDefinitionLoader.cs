@@ -137,8 +137,9 @@ public static class PipelineDefinitionLoader
                     im.KeyError("allowedBaseImages", $"allowed base image '{b}' must be a repository pinned by digest", "e.g. base/busybox@sha256:<64 hex digits>");
             }
 
+            var allowRoot = im.Bool("allowRoot") ?? false;
             im.Done();
-            if (prefix is not null) images = new ImageTargetSettings(prefix, bases);
+            if (prefix is not null) images = new ImageTargetSettings(prefix, bases, allowRoot);
         }
 
         ScanSelection? scan = null;

@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Pipeline.Engine.Definitions;
+using Pipeline.Engine.Sbom;
 using Pipeline.Registry.Distribution;
 using Pipeline.Registry.Images;
 using Pipeline.Registry.Layers;
@@ -8,10 +10,11 @@ using Pipeline.Registry.Model;
 namespace Pipeline.Engine.Stages;
 
 /// <summary>
-/// Builds the images <c>delivery.yaml</c> asks for, without a Docker daemon: the approved base (by
-/// digest, from the internal registry) plus one deterministic layer of delivered files (root-owned,
-/// modes as declared, mtime = the tag's time) and a config with OCI labels for source and revision.
-/// Same delivery, same digest.
+/// Builds the images <c>delivery.yaml</c> asks for, without a Docker daemon: per platform, the
+/// approved base (by digest, from the internal registry) plus one deterministic layer per file
+/// mapping (root-owned, modes as declared, mtime = the tag's time), a config with OCI labels for
+/// source and revision, and an SPDX SBOM of the added files. Several platforms give one OCI index.
+/// Same delivery, same digests.
 /// </summary>
 public sealed class BuildStage : IStage
 {
@@ -21,62 +24,36 @@ public sealed class BuildStage : IStage
     {
         var tag = context.Annotated ?? throw new PipelineException("ENG-STAGE-ORDER", "build needs the fetch stage first");
         var definition = context.Definition;
-        var manifest = context.Delivery ?? DeliveryManifestParser.Load(context.TreeDir, definition.Images.AllowedBaseImages);
-        if (!References.IsTag(tag.Name))
-            throw new PipelineException("BUILD-TAG-NAME", $"tag '{tag.Name}' cannot be used as an image tag (letters, digits, '.', '_', '-'; at most 128)");
-
-        var storeDir = Path.Combine(context.Settings.WorkDir, "blobs");
-        var store = new BlobStore(storeDir);
+        var manifest = context.Delivery ?? DeliveryManifestParser.Load(context.TreeDir, definition.Images.AllowedBaseImages, definition.Images.AllowRoot);
+        var inputs = new DeliveryBuildInputs(
+            context.TreeDir, manifest, definition.Name, definition.Supplier, definition.Images.RepositoryPrefix,
+            tag.Name, tag.CommitId, context.TagTime, PublishStage.InternalRepositoryUrl(context).ToString(),
+            Path.Combine(context.Settings.WorkDir, "blobs"));
         using var client = RegistryClients.Create(context.Settings);
+        var builds = await DeliveryImageBuilder.BuildAsync(inputs, client, ct).ConfigureAwait(false);
+
         var evidence = StageOutcome.NewEvidence();
-        var tagTime = context.TagTime;
-        foreach (var spec in manifest.Images)
+        foreach (var build in builds)
         {
-            var (baseRepo, baseDigest) = SplitReference(spec.Base);
-            var baseImage = await PullBaseAsync(client, baseRepo, baseDigest, ct).ConfigureAwait(false);
-            var entries = Entries(context.TreeDir, spec);
-            var layer = await new LayerBuilder(store).BuildAsync(entries, tagTime, cancellationToken: ct).ConfigureAwait(false);
-
-            var labels = new SortedDictionary<string, string>(spec.Labels.ToDictionary(), StringComparer.Ordinal)
+            foreach (var p in build.Platforms)
             {
-                ["org.opencontainers.image.source"] = PublishStage.InternalRepositoryUrl(context).ToString(),
-                ["org.opencontainers.image.revision"] = tag.CommitId,
-                ["org.opencontainers.image.version"] = tag.Name,
-                ["org.opencontainers.image.created"] = tagTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
-                ["org.opencontainers.image.vendor"] = definition.Supplier,
-                ["org.opencontainers.image.base.digest"] = baseDigest,
-                ["org.opencontainers.image.base.name"] = baseRepo,
-            };
-            var image = ImageBuilder.Build(baseImage, [layer], new ImageSettings
-            {
-                Entrypoint = spec.Entrypoint.Count > 0 ? spec.Entrypoint : null,
-                Cmd = spec.Cmd.Count > 0 ? spec.Cmd : null,
-                Env = spec.Env,
-                WorkingDir = spec.WorkingDir,
-                User = spec.User,
-                ExposedPorts = spec.Ports,
-                Labels = labels,
-                Created = tagTime,
-                CreatedBy = $"pipeline build: {definition.Name} {tag.Name} ({spec.Name})",
-                HistoryComment = "delivered files from delivery.yaml",
-                ManifestAnnotations = new SortedDictionary<string, string>(StringComparer.Ordinal)
-                {
-                    ["org.opencontainers.image.revision"] = tag.CommitId,
-                    ["org.opencontainers.image.version"] = tag.Name,
-                    ["org.opencontainers.image.created"] = labels["org.opencontainers.image.created"],
-                },
-            });
-            var repository = definition.Images.RepositoryPrefix + "/" + spec.Name;
-            context.Images.Add(new BuiltDeliveryImage(spec.Name, repository, tag.Name, image, storeDir) { BaseRepository = baseRepo });
-            evidence[$"{spec.Name}.base"] = spec.Base;
-            evidence[$"{spec.Name}.layer"] = layer.Descriptor.Digest.ToString();
-            evidence[$"{spec.Name}.diffId"] = layer.DiffId.ToString();
-            evidence[$"{spec.Name}.image"] = image.ManifestDigest.ToString();
+                // Single platform: the manifest goes under the tag. Several: each by digest, the index under the tag.
+                var reference = build.Index is null ? tag.Name : p.Image.ManifestDigest.ToString();
+                context.Images.Add(new BuiltDeliveryImage(build.Platforms.Count == 1 ? build.Name : $"{build.Name}[{p.Platform}]",
+                    build.Repository, reference, p.Image, inputs.StoreDir) { BaseRepository = build.BaseRepository });
+                var key = build.Platforms.Count == 1 ? build.Name : $"{build.Name}.{p.Platform}";
+                evidence[$"{key}.base"] = build.Base;
+                evidence[$"{key}.layers"] = string.Join(" ", p.Image.NewLayers.Select(l => l.Descriptor.Digest));
+                evidence[$"{key}.image"] = p.Image.ManifestDigest.ToString();
+                evidence[$"{key}.sbom"] = p.SbomDescriptor.Digest.ToString();
+            }
+            if (build.Index is not null) evidence[$"{build.Name}.index"] = build.Digest.ToString();
         }
+        BuildOutputs.Set(context, builds);
 
-        var output = context.Images.Count == 1
-            ? context.Images[0].Image.ManifestDigest.ToString()
-            : Digest.Compute(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", context.Images.Select(i => $"{i.Name} {i.Image.ManifestDigest}")))).ToString();
+        var output = builds.Count == 1
+            ? builds[0].Digest.ToString()
+            : Digest.Compute(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", builds.Select(b => $"{b.Name} {b.Digest}")))).ToString();
         return new StageOutcome(context.Checksums?.ManifestDigest, output, evidence);
     }
 
@@ -85,50 +62,184 @@ public sealed class BuildStage : IStage
         var at = reference.IndexOf('@');
         return (reference[..at], reference[(at + 1)..]);
     }
+}
 
-    private static async Task<BaseImage> PullBaseAsync(RegistryClient client, string repository, string digest, CancellationToken ct)
+/// <summary>What the build of one delivery needs; everything that goes into the digests is here.</summary>
+public sealed record DeliveryBuildInputs(
+    string TreeDir,
+    DeliveryManifest Manifest,
+    string PipelineName,
+    string Supplier,
+    string RepositoryPrefix,
+    string TagName,
+    string CommitId,
+    DateTimeOffset TagTime,
+    string SourceUrl,
+    string StoreDir);
+
+/// <summary>One platform's image of a delivery image, with its SBOM.</summary>
+public sealed record PlatformImage(string Platform, BuiltImage Image, byte[] Sbom, Descriptor SbomDescriptor);
+
+/// <summary>
+/// A built delivery image: one <see cref="PlatformImage"/> per platform, and the index over them when
+/// there is more than one. <see cref="Digest"/> is what the tag will point to.
+/// </summary>
+public sealed record DeliveryImageBuild(
+    string Name,
+    string Repository,
+    string Base,
+    string BaseRepository,
+    IReadOnlyList<PlatformImage> Platforms,
+    ImageIndex? Index,
+    byte[]? IndexBytes)
+{
+    public Digest Digest => IndexBytes is null ? Platforms[0].Image.ManifestDigest : Digest.Compute(IndexBytes);
+}
+
+/// <summary>The build itself, shared by the build stage and <c>pipeline image build</c> (auditors' rebuild).</summary>
+public static class DeliveryImageBuilder
+{
+    public static async Task<IReadOnlyList<DeliveryImageBuild>> BuildAsync(DeliveryBuildInputs inputs, RegistryClient client, CancellationToken ct)
+    {
+        if (!References.IsTag(inputs.TagName))
+            throw new PipelineException("BUILD-TAG-NAME", $"tag '{inputs.TagName}' cannot be used as an image tag (letters, digits, '.', '_', '-'; at most 128)");
+        var store = new BlobStore(inputs.StoreDir);
+        var created = inputs.TagTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        var result = new List<DeliveryImageBuild>();
+        foreach (var spec in inputs.Manifest.Images)
+        {
+            var (baseRepo, baseDigest) = BuildStage.SplitReference(spec.Base);
+            var repository = inputs.RepositoryPrefix + "/" + spec.Name;
+            var platforms = new List<PlatformImage>();
+            foreach (var platformText in spec.Platforms)
+            {
+                var platform = ParsePlatform(platformText);
+                var baseImage = await PullBaseAsync(client, baseRepo, baseDigest, platform, ct).ConfigureAwait(false);
+                var layers = new List<Layer>();
+                var sbomFiles = new List<SbomFile>();
+                foreach (var map in spec.Files)
+                {
+                    var entries = Entries(inputs.TreeDir, map, platformText);
+                    layers.Add(await new LayerBuilder(store).BuildAsync(entries, inputs.TagTime, cancellationToken: ct).ConfigureAwait(false));
+                    sbomFiles.AddRange(entries.Where(e => e.SourcePath is not null).Select(e => new SbomFile(e.TargetPath, e.SourcePath!)));
+                }
+
+                var labels = new SortedDictionary<string, string>(spec.Labels.ToDictionary(), StringComparer.Ordinal)
+                {
+                    ["org.opencontainers.image.source"] = inputs.SourceUrl,
+                    ["org.opencontainers.image.revision"] = inputs.CommitId,
+                    ["org.opencontainers.image.version"] = inputs.TagName,
+                    ["org.opencontainers.image.created"] = created,
+                    ["org.opencontainers.image.vendor"] = inputs.Supplier,
+                    ["org.opencontainers.image.base.digest"] = baseDigest,
+                    ["org.opencontainers.image.base.name"] = baseRepo,
+                };
+                var annotations = new SortedDictionary<string, string>(StringComparer.Ordinal)
+                {
+                    ["org.opencontainers.image.revision"] = inputs.CommitId,
+                    ["org.opencontainers.image.version"] = inputs.TagName,
+                    ["org.opencontainers.image.created"] = created,
+                    ["org.opencontainers.image.source"] = inputs.SourceUrl,
+                };
+                var image = ImageBuilder.Build(baseImage, layers, new ImageSettings
+                {
+                    Entrypoint = spec.Entrypoint.Count > 0 ? spec.Entrypoint : null,
+                    Cmd = spec.Cmd.Count > 0 ? spec.Cmd : null,
+                    Env = spec.Env,
+                    WorkingDir = spec.WorkingDir,
+                    User = spec.User,
+                    ExposedPorts = spec.Ports,
+                    Labels = labels,
+                    Healthcheck = spec.Healthcheck.Count > 0 ? spec.Healthcheck : null,
+                    Created = inputs.TagTime,
+                    CreatedBy = $"pipeline build: {inputs.PipelineName} {inputs.TagName} ({spec.Name})",
+                    HistoryComment = "delivered files from delivery.yaml",
+                    ManifestAnnotations = annotations,
+                });
+                var sbom = SpdxSbom.Build(new SbomSubject(repository, inputs.TagName, inputs.TagTime,
+                    $"https://spdx.pipeline.invalid/{repository}/{inputs.TagName}/{platformText.Replace('/', '-')}/{image.ConfigDigest.Hex[..16]}",
+                    "pipeline"), sbomFiles, ct);
+                platforms.Add(new PlatformImage(platformText, image, sbom, new Descriptor(SpdxSbom.MediaType, Digest.Compute(sbom), sbom.LongLength)));
+            }
+
+            ImageIndex? index = null;
+            byte[]? indexBytes = null;
+            if (platforms.Count > 1)
+            {
+                index = new ImageIndex(platforms.Select(p => new Descriptor(MediaTypes.OciManifest, p.Image.ManifestDigest, p.Image.ManifestBytes.LongLength,
+                    Platform: ParsePlatform(p.Platform))).ToArray(), Annotations: new SortedDictionary<string, string>(StringComparer.Ordinal)
+                {
+                    ["org.opencontainers.image.revision"] = inputs.CommitId,
+                    ["org.opencontainers.image.version"] = inputs.TagName,
+                    ["org.opencontainers.image.created"] = created,
+                });
+                indexBytes = index.ToJsonBytes();
+            }
+            result.Add(new DeliveryImageBuild(spec.Name, repository, spec.Base, baseRepo, platforms, index, indexBytes));
+        }
+        return result;
+    }
+
+    internal static Platform ParsePlatform(string text)
+    {
+        var parts = text.Split('/');
+        return new Platform(parts[1], parts[0], parts.Length > 2 ? parts[2] : null);
+    }
+
+    private static async Task<BaseImage> PullBaseAsync(RegistryClient client, string repository, string digest, Platform platform, CancellationToken ct)
     {
         var response = await client.GetManifestAsync(repository, digest, ct).ConfigureAwait(false);
+        var name = $"{platform.Os}/{platform.Architecture}{(platform.Variant is null ? "" : "/" + platform.Variant)}";
         if (MediaTypes.IsIndex(response.MediaType))
         {
             var index = ImageIndex.Parse(response.Bytes, response.MediaType);
-            var pick = index.Manifests.FirstOrDefault(m => m.Platform is { Os: "linux", Architecture: "amd64" })
-                       ?? throw new PipelineException("BUILD-BASE-PLATFORM", $"base image {repository}@{digest} has no linux/amd64 image");
+            var pick = index.Manifests.FirstOrDefault(m => m.Platform is { } p && p.Os == platform.Os && p.Architecture == platform.Architecture
+                                                          && (platform.Variant is null || p.Variant == platform.Variant))
+                       ?? throw new PipelineException("BUILD-BASE-PLATFORM", $"base image {repository}@{digest} has no {name} image");
             response = await client.GetManifestAsync(repository, pick.Digest.ToString(), ct).ConfigureAwait(false);
         }
 
         var manifest = ImageManifest.Parse(response.Bytes, response.MediaType);
         using var config = new MemoryStream();
         await client.GetBlobAsync(repository, manifest.Config.Digest, config, manifest.Config.Size, cancellationToken: ct).ConfigureAwait(false);
-        return new BaseImage(manifest, ImageConfig.Parse(config.ToArray()));
+        var parsed = ImageConfig.Parse(config.ToArray());
+        if (parsed.Os != platform.Os || parsed.Architecture != platform.Architecture)
+            throw new PipelineException("BUILD-BASE-PLATFORM", $"base image {repository}@{digest} is {parsed.Os}/{parsed.Architecture}, but the delivery builds {name}; use a multi-platform base (an index) or a base of that platform");
+        return new BaseImage(manifest, parsed);
     }
 
-    /// <summary>Layer entries for every file and folder the image's mappings name; owned by root, modes as declared.</summary>
-    internal static List<LayerEntry> Entries(string treeDir, ImageSpec spec)
+    /// <summary>Layer entries for one file mapping on one platform; owned by root, modes as declared.</summary>
+    internal static List<LayerEntry> Entries(string treeDir, FileMapping map, string platform)
     {
-        const int dirMode = 0b111_101_101;
         var entries = new List<LayerEntry>();
-        foreach (var map in spec.Files)
+        var source = Path.Combine(treeDir, map.FromFor(platform));
+        var target = map.To.TrimEnd('/');
+        if (File.Exists(source))
         {
-            var source = Path.Combine(treeDir, map.From);
-            var target = map.To.TrimEnd('/');
-            if (File.Exists(source))
-            {
-                entries.Add(new LayerEntry(source, map.To.EndsWith('/') ? $"{target}/{Path.GetFileName(source)}" : target, map.FileMode));
-                continue;
-            }
+            entries.Add(new LayerEntry(source, map.To.EndsWith('/') ? $"{target}/{Path.GetFileName(source)}" : target, map.FileMode));
+            return entries;
+        }
 
-            entries.Add(new LayerEntry(null, target.Length == 0 ? "/" : target, dirMode));
-            foreach (var path in Directory.EnumerateFileSystemEntries(source, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
-            {
-                var rel = Path.GetRelativePath(source, path).Replace('\\', '/');
-                var isDir = Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null;
-                entries.Add(new LayerEntry(isDir ? null : path, $"{target}/{rel}", isDir ? dirMode : map.FileMode));
-            }
+        if (target.Length > 0) entries.Add(new LayerEntry(null, target, map.DirMode));
+        foreach (var path in Directory.EnumerateFileSystemEntries(source, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+        {
+            var rel = Path.GetRelativePath(source, path).Replace('\\', '/');
+            var isDir = Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null;
+            entries.Add(new LayerEntry(isDir ? null : path, $"{target}/{rel}", isDir ? map.DirMode : map.FileMode));
         }
 
         return entries;
     }
+}
+
+/// <summary>The build stage's results for the push stage (index, SBOMs) beyond what <see cref="DeliveryContext.Images"/> holds.</summary>
+internal static class BuildOutputs
+{
+    private static readonly ConditionalWeakTable<DeliveryContext, IReadOnlyList<DeliveryImageBuild>> Table = new();
+
+    public static void Set(DeliveryContext context, IReadOnlyList<DeliveryImageBuild> builds) => Table.AddOrUpdate(context, builds);
+
+    public static IReadOnlyList<DeliveryImageBuild>? Get(DeliveryContext context) => Table.TryGetValue(context, out var b) ? b : null;
 }
 
 /// <summary>The engine's registry client for the configured internal registry.</summary>
@@ -136,5 +247,6 @@ internal static class RegistryClients
 {
     public static RegistryClient Create(Configuration.EngineSettings settings) =>
         new(new RegistryEndpoint(settings.Registry.Url,
-            settings.Registry.CredentialsFile is { } f ? RegistryCredentials.FromFile(f) : null));
+                settings.Registry.CredentialsFile is { } f ? RegistryCredentials.FromFile(f) : null),
+            new RegistryClientOptions { CaBundleFile = settings.Registry.CaBundleFile, MaxAttempts = settings.Registry.MaxAttempts });
 }

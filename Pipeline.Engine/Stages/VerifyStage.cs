@@ -45,7 +45,7 @@ public sealed class VerifyStage : IStage
         context.Checksums = report;
         // The delivery's build description is part of the convention check: a delivery whose
         // delivery.yaml is invalid is rejected here, before anything is published or built.
-        context.Delivery = DeliveryManifestParser.Load(context.TreeDir, context.Definition.Images.AllowedBaseImages);
+        context.Delivery = DeliveryManifestParser.Load(context.TreeDir, context.Definition.Images.AllowedBaseImages, context.Definition.Images.AllowRoot);
         evidence["images"] = string.Join(",", context.Delivery.Images.Select(i => i.Name));
 
         evidence["manifest"] = manifestName;

@@ -16,12 +16,15 @@ public sealed record ManifestResponse(byte[] Bytes, string MediaType, Digest Dig
 public sealed record PushResult(Digest ManifestDigest, int BlobsUploaded, int BlobsSkipped, int BlobsMounted);
 
 /// <summary>
-/// A client for the OCI distribution API (plain http or https, anonymous or Basic auth). Every blob
+/// A client for the OCI distribution API (plain http or https with an optional operator CA bundle;
+/// anonymous, Basic, or Bearer tokens through the <c>WWW-Authenticate</c> challenge flow; retries
+/// with backoff for transient failures; monolithic and resumable chunked uploads; referrers with the
+/// tag-schema fallback). Every blob
 /// and manifest read is hashed and size-capped; every write checks what the registry says it stored.
 /// Failures are <see cref="RegistryException"/> with a stable code, the registry's own error code and
 /// HTTP status, <c>IsTransient</c> for 5xx/429/timeouts/connection errors, and redacted URLs.
 /// </summary>
-public sealed class RegistryClient : IDisposable
+public sealed partial class RegistryClient : IDisposable
 {
     /// <summary>Manifests larger than this are refused (the spec asks registries to accept at least 4 MiB).</summary>
     public const int MaxManifestBytes = 4 * 1024 * 1024;
@@ -35,21 +38,26 @@ public sealed class RegistryClient : IDisposable
         [MediaTypes.OciManifest, MediaTypes.OciIndex, MediaTypes.DockerManifest, MediaTypes.DockerManifestList];
 
     private readonly RegistryEndpoint _endpoint;
+    private readonly RegistryClientOptions _options;
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
     private volatile bool _sendBasic;
+    private readonly BearerAuth _bearer;
 
-    public RegistryClient(RegistryEndpoint endpoint, HttpClient? http = null)
+    /// <summary>A client with default options; <paramref name="http"/> is for tests.</summary>
+    public RegistryClient(RegistryEndpoint endpoint, HttpClient? http = null) : this(endpoint, RegistryClientOptions.Default, http)
+    {
+    }
+
+    /// <summary>A client with the given options; <paramref name="http"/> (for tests) bypasses the TLS options.</summary>
+    public RegistryClient(RegistryEndpoint endpoint, RegistryClientOptions options, HttpClient? http = null)
     {
         _endpoint = endpoint ?? throw new ArgumentNullException(nameof(endpoint));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        _options.Validate();
         _ownsHttp = http is null;
-        _http = http ?? new HttpClient(new SocketsHttpHandler
-        {
-            AllowAutoRedirect = true,
-            MaxAutomaticRedirections = 5,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        })
-        { Timeout = TimeSpan.FromMinutes(30) };
+        _http = http ?? new HttpClient(_options.CreateHandler()) { Timeout = _options.RequestTimeout };
+        _bearer = new BearerAuth(endpoint);
     }
 
     /// <summary>The registry this client talks to.</summary>
@@ -139,7 +147,10 @@ public sealed class RegistryClient : IDisposable
     /// <c>PUT /v2/&lt;repo&gt;/manifests/&lt;reference&gt;</c>. Returns the sha256 of the bytes and checks that the
     /// registry's <c>Docker-Content-Digest</c> (when sent) equals it.
     /// </summary>
-    public async Task<Digest> PushManifestAsync(string repository, string reference, byte[] bytes, string mediaType, CancellationToken cancellationToken = default)
+    public async Task<Digest> PushManifestAsync(string repository, string reference, byte[] bytes, string mediaType, CancellationToken cancellationToken = default) =>
+        (await PushManifestCoreAsync(repository, reference, bytes, mediaType, cancellationToken).ConfigureAwait(false)).Digest;
+
+    private async Task<(Digest Digest, bool SubjectHeader)> PushManifestCoreAsync(string repository, string reference, byte[] bytes, string mediaType, CancellationToken cancellationToken)
     {
         References.ValidateRepository(repository);
         References.ValidateReference(reference);
@@ -162,7 +173,7 @@ public sealed class RegistryClient : IDisposable
         var claimed = HeaderDigest(response);
         if (claimed is not null && claimed != digest)
             throw new RegistryException("REG-MANIFEST-003", $"The registry stored the manifest as {claimed}, but its bytes hash to {digest}.", statusCode: (int)response.StatusCode);
-        return digest;
+        return (digest, response.Headers.Contains("OCI-Subject"));
     }
 
     /// <summary>
@@ -214,8 +225,15 @@ public sealed class RegistryClient : IDisposable
             if (await BlobExistsAsync(repository, layer.Digest, cancellationToken).ConfigureAwait(false)) { skipped++; continue; }
             if (store.Contains(layer.Digest))
             {
-                var location = await StartUploadAsync(repository, null, null, cancellationToken).ConfigureAwait(false);
-                await CompleteUploadAsync(location!, layer, () => store.OpenRead(layer.Digest), cancellationToken).ConfigureAwait(false);
+                if (layer.Size >= _options.ChunkedUploadThreshold)
+                {
+                    await ChunkedUploadAsync(repository, layer, () => store.OpenRead(layer.Digest), null, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    var location = await StartUploadAsync(repository, null, null, cancellationToken).ConfigureAwait(false);
+                    await CompleteUploadAsync(location!, layer, () => store.OpenRead(layer.Digest), cancellationToken).ConfigureAwait(false);
+                }
                 uploaded++;
                 continue;
             }
@@ -300,14 +318,62 @@ public sealed class RegistryClient : IDisposable
         return digest;
     }
 
-    /// <summary>Sends a request, adding Basic auth once the registry asked for it (or when configured and challenged).</summary>
+    /// <summary>
+    /// Sends a request with retries for transient failures and the auth the registry asks for:
+    /// Basic once challenged (credentials only to the registry's own origin), or a Bearer token
+    /// fetched from the challenge's realm for the accumulated scopes.
+    /// </summary>
     private async Task<HttpResponseMessage> SendAsync(string code, string operation, Func<HttpRequestMessage> create, CancellationToken ct,
-        HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
+        HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead, bool retry = true)
+    {
+        var attempts = retry ? _options.MaxAttempts : 1;
+        for (var attempt = 1; ; attempt++)
+        {
+            HttpResponseMessage response;
+            try
+            {
+                response = await SendAuthenticatedAsync(code, operation, create, ct, completion).ConfigureAwait(false);
+            }
+            catch (RegistryException ex) when (ex.IsTransient && attempt < attempts)
+            {
+                await DelayAsync(attempt, null, ct).ConfigureAwait(false);
+                continue;
+            }
+            var status = (int)response.StatusCode;
+            if (attempt < attempts && (status >= 500 || status is 408 or 429))
+            {
+                var retryAfter = response.Headers.RetryAfter?.Delta;
+                response.Dispose();
+                await DelayAsync(attempt, retryAfter, ct).ConfigureAwait(false);
+                continue;
+            }
+            return response;
+        }
+    }
+
+    private Task DelayAsync(int attempt, TimeSpan? retryAfter, CancellationToken ct)
+    {
+        var exp = _options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1);
+        var jitter = 0.8 + Random.Shared.NextDouble() * 0.4;
+        var ms = Math.Min(Math.Max(exp * jitter, retryAfter?.TotalMilliseconds ?? 0), _options.MaxRetryDelay.TotalMilliseconds);
+        return ms <= 0 ? Task.CompletedTask : Task.Delay(TimeSpan.FromMilliseconds(ms), _options.TimeProvider, ct);
+    }
+
+    private async Task<HttpResponseMessage> SendAuthenticatedAsync(string code, string operation, Func<HttpRequestMessage> create, CancellationToken ct,
+        HttpCompletionOption completion)
     {
         var response = await SendOnceAsync(code, operation, create, ct, completion).ConfigureAwait(false);
-        if (response.StatusCode != HttpStatusCode.Unauthorized || _endpoint.Credentials is null || _sendBasic) return response;
-        var challenge = response.Headers.WwwAuthenticate.FirstOrDefault();
-        if (challenge is null || !challenge.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase)) return response;
+        if (response.StatusCode != HttpStatusCode.Unauthorized) return response;
+        var challenges = response.Headers.WwwAuthenticate.ToArray();
+        var bearer = challenges.FirstOrDefault(c => c.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase));
+        if (bearer is not null)
+        {
+            if (!await _bearer.TryRefreshAsync(this, bearer.Parameter, ct).ConfigureAwait(false)) return response;
+            response.Dispose();
+            return await SendOnceAsync(code, operation, create, ct, completion).ConfigureAwait(false);
+        }
+        if (_endpoint.Credentials is null || _sendBasic) return response;
+        if (!challenges.Any(c => c.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))) return response;
         response.Dispose();
         _sendBasic = true;
         return await SendOnceAsync(code, operation, create, ct, completion).ConfigureAwait(false);
@@ -316,10 +382,12 @@ public sealed class RegistryClient : IDisposable
     private async Task<HttpResponseMessage> SendOnceAsync(string code, string operation, Func<HttpRequestMessage> create, CancellationToken ct, HttpCompletionOption completion)
     {
         using var request = create();
-        if (_sendBasic && _endpoint.Credentials is { } c && SameOrigin(request.RequestUri!))
+        if (SameOrigin(request.RequestUri!))
         {
-            var token = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{c.Username}:{c.Password}"));
-            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", token);
+            if (_bearer.Token is { } token)
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            else if (_sendBasic && _endpoint.Credentials is { } c)
+                request.Headers.Authorization = new AuthenticationHeaderValue("Basic", BasicValue(c));
         }
         try
         {
@@ -329,11 +397,24 @@ public sealed class RegistryClient : IDisposable
         {
             throw new RegistryException("REG-NET-001", $"{operation} {Redaction.Redact(request.RequestUri)} timed out.", isTransient: true, inner: ex);
         }
+        catch (HttpRequestException ex) when (ex.InnerException is System.Security.Authentication.AuthenticationException)
+        {
+            throw new RegistryException("REG-TLS-002", $"{operation} {Redaction.Redact(request.RequestUri)}: the TLS handshake failed; the registry's certificate is not trusted or does not name this host (configure the registry CA bundle).", inner: ex);
+        }
         catch (HttpRequestException ex)
         {
             throw new RegistryException("REG-NET-001", $"{operation} {Redaction.Redact(request.RequestUri)} failed: {Redaction.RedactText(ex.Message)}", isTransient: true, inner: ex);
         }
+        catch (IOException ex)
+        {
+            // The request body (a local file) failed while it was sent: not the registry's fault, not transient.
+            throw new RegistryException("REG-BLOB-009", $"{operation} {Redaction.Redact(request.RequestUri)}: reading the local content failed: {ex.GetType().Name}.", inner: ex);
+        }
     }
+
+    internal static string BasicValue(RegistryCredentials c) => Convert.ToBase64String(Encoding.UTF8.GetBytes($"{c.Username}:{c.Password}"));
+
+    internal HttpClient Http => _http;
 
     private bool SameOrigin(Uri uri) =>
         uri.Scheme == _endpoint.BaseUri.Scheme && uri.Authority.Equals(_endpoint.BaseUri.Authority, StringComparison.OrdinalIgnoreCase);
@@ -349,8 +430,8 @@ public sealed class RegistryClient : IDisposable
         var detail = registryCode is null ? "" : $" ({registryCode}: {registryMessage})";
         var hint = status switch
         {
-            401 => response.Headers.WwwAuthenticate.FirstOrDefault() is { } ch && !ch.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase)
-                ? $"; the registry wants '{Safe.Printable(ch.Scheme)}' auth, which is not supported yet"
+            401 => response.Headers.WwwAuthenticate.FirstOrDefault() is { } ch && !ch.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase) && !ch.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase)
+                ? $"; the registry wants '{Safe.Printable(ch.Scheme)}' auth, which is not supported"
                 : "; check the registry credentials",
             403 => "; the credentials lack permission for this repository",
             _ => "",

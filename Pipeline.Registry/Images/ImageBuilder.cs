@@ -25,6 +25,11 @@ public sealed record ImageSettings
     public string? HistoryComment { get; init; }
     public string? CreatedBy { get; init; }
     public IReadOnlyDictionary<string, string>? ManifestAnnotations { get; init; }
+    /// <summary>
+    /// Exec-form health check command (Docker's <c>config.Healthcheck.Test = ["CMD", ...]</c>); replaces
+    /// the base's. Null keeps the base's health check (unknown config fields are preserved).
+    /// </summary>
+    public IReadOnlyList<string>? Healthcheck { get; init; }
     /// <summary>Platform for an image built from scratch (default linux/amd64); ignored with a base.</summary>
     public Platform? Platform { get; init; }
 }
@@ -79,7 +84,8 @@ public static class ImageBuilder
             ExposedPorts: MergePorts(old.ExposedPorts, settings.ExposedPorts),
             Labels: MergeMap(old.Labels, settings.Labels),
             StopSignal: old.StopSignal,
-            Volumes: old.Volumes);
+            Volumes: old.Volumes,
+            Extra: WithHealthcheck(old.Extra, settings.Healthcheck));
 
         var history = new List<HistoryEntry>(baseConfig?.History ?? []);
         if (baseConfig is not null && history.Count == 0)
@@ -96,7 +102,8 @@ public static class ImageBuilder
             History: history,
             Created: settings.Created,
             Variant: baseConfig is null ? platform.Variant : baseConfig.Variant,
-            OsVersion: baseConfig is null ? platform.OsVersion : baseConfig.OsVersion);
+            OsVersion: baseConfig is null ? platform.OsVersion : baseConfig.OsVersion,
+            Extra: baseConfig?.Extra);
         var configBytes = config.ToJsonBytes();
         var configDigest = Digest.Compute(configBytes);
 
@@ -110,6 +117,21 @@ public static class ImageBuilder
             Annotations: settings.ManifestAnnotations is { Count: > 0 } a ? a : null);
         var manifestBytes = manifest.ToJsonBytes();
         return new BuiltImage(manifestBytes, Digest.Compute(manifestBytes), configBytes, configDigest, newLayers.ToArray(), allLayers);
+    }
+
+    private static IReadOnlyDictionary<string, string>? WithHealthcheck(IReadOnlyDictionary<string, string>? extra, IReadOnlyList<string>? healthcheck)
+    {
+        if (healthcheck is null) return extra;
+        if (healthcheck.Count == 0) throw Fail("the health check command must not be empty");
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in extra ?? new Dictionary<string, string>()) result[k] = v;
+        result["Healthcheck"] = System.Text.Encoding.UTF8.GetString(OciJson.Write(w =>
+        {
+            w.WriteStartObject();
+            OciJson.WriteArray(w, "Test", ["CMD", .. healthcheck]);
+            w.WriteEndObject();
+        }));
+        return result;
     }
 
     private static RegistryException Fail(string why) => new("REG-IMAGE-001", $"Cannot build the image: {why}.");

@@ -67,3 +67,20 @@ internal static partial class FileStat
         return new Info(kind, st.Dev, st.Ino, st.Size);
     }
 }
+
+/// <summary>File-type checks for layer sources, without following symbolic links.</summary>
+public static class SourceFiles
+{
+    /// <summary>True when <paramref name="path"/> is a regular file (not a link, folder, device, FIFO or socket).</summary>
+    public static bool IsRegularFile(string path)
+    {
+        try
+        {
+            return FileStat.OfPath(path).Kind == FileStat.Kind.Regular;
+        }
+        catch (FileNotFoundException)
+        {
+            return false;
+        }
+    }
+}

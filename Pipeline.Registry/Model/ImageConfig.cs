@@ -12,8 +12,12 @@ public sealed record ContainerConfig(
     IReadOnlyList<string>? ExposedPorts = null,
     IReadOnlyDictionary<string, string>? Labels = null,
     string? StopSignal = null,
-    IReadOnlyList<string>? Volumes = null)
+    IReadOnlyList<string>? Volumes = null,
+    IReadOnlyDictionary<string, string>? Extra = null)
 {
+    /// <summary>Names of the fields this model reads; anything else is kept verbatim in <see cref="Extra"/>.</summary>
+    internal static readonly HashSet<string> Known = ["User", "Env", "Entrypoint", "Cmd", "WorkingDir", "ExposedPorts", "Labels", "StopSignal", "Volumes"];
+
     internal void Write(Utf8JsonWriter w)
     {
         w.WriteStartObject("config");
@@ -26,6 +30,7 @@ public sealed record ContainerConfig(
         OciJson.WriteOptional(w, "WorkingDir", WorkingDir);
         OciJson.WriteMap(w, "Labels", Labels);
         OciJson.WriteOptional(w, "StopSignal", StopSignal);
+        OciJson.WriteExtra(w, Extra, Known);
         w.WriteEndObject();
     }
 
@@ -50,7 +55,8 @@ public sealed record ContainerConfig(
         r.OptionalKeySet("ExposedPorts"),
         r.OptionalStringMap("Labels"),
         r.OptionalString("StopSignal"),
-        r.OptionalKeySet("Volumes"));
+        r.OptionalKeySet("Volumes"),
+        r.Unknown(Known));
 }
 
 /// <summary>The layer chain of an image: <c>type</c> is always <c>layers</c>; one diffID per layer.</summary>
@@ -66,7 +72,8 @@ public sealed record HistoryEntry(
 
 /// <summary>
 /// The OCI image configuration (<c>application/vnd.oci.image.config.v1+json</c>). Fields this model
-/// does not know are dropped when a base config is read and rewritten.
+/// does not know (top level and in <c>config</c>, e.g. Docker's <c>Healthcheck</c>, <c>OnBuild</c>,
+/// <c>Shell</c>) are kept as raw JSON in <c>Extra</c> and written back, sorted by name, after the known ones.
 /// </summary>
 public sealed record ImageConfig(
     string Architecture,
@@ -77,8 +84,10 @@ public sealed record ImageConfig(
     DateTimeOffset? Created = null,
     string? Author = null,
     string? Variant = null,
-    string? OsVersion = null)
+    string? OsVersion = null,
+    IReadOnlyDictionary<string, string>? Extra = null)
 {
+    private static readonly HashSet<string> KnownTop = ["created", "author", "architecture", "variant", "os", "os.version", "config", "rootfs", "history"];
     private const string Code = "REG-CONFIG-001";
 
     /// <summary>The canonical JSON bytes of this config.</summary>
@@ -113,6 +122,7 @@ public sealed record ImageConfig(
             }
             w.WriteEndArray();
         }
+        OciJson.WriteExtra(w, Extra, KnownTop);
         w.WriteEndObject();
     });
 
@@ -148,6 +158,6 @@ public sealed record ImageConfig(
             r.OptionalObject("config") is { } c ? ContainerConfig.Read(c) : null,
             history,
             created is null ? null : OciJson.ParseTime(created, Code, "created"),
-            r.OptionalString("author"), r.OptionalString("variant"), r.OptionalString("os.version"));
+            r.OptionalString("author"), r.OptionalString("variant"), r.OptionalString("os.version"), r.Unknown(KnownTop));
     }
 }

@@ -85,6 +85,17 @@ internal static partial class OciJson
         w.WriteEndArray();
     }
 
+    /// <summary>Writes unknown fields (raw JSON values) sorted by name; names that clash with known fields are skipped.</summary>
+    public static void WriteExtra(Utf8JsonWriter w, IReadOnlyDictionary<string, string>? extra, IReadOnlySet<string> known)
+    {
+        if (extra is null) return;
+        foreach (var key in extra.Keys.Where(k => !known.Contains(k)).OrderBy(k => k, StringComparer.Ordinal))
+        {
+            w.WritePropertyName(key);
+            w.WriteRawValue(extra[key], skipInputValidation: false);
+        }
+    }
+
     public static void WriteOptional(Utf8JsonWriter w, string name, string? value)
     {
         if (value is not null) w.WriteString(name, value);
@@ -176,6 +187,19 @@ internal static partial class OciJson
             {
                 if (p.Value.ValueKind != JsonValueKind.String) throw Fail($"'{obj.Path}.{p.Name}' must be a string");
                 map[p.Name] = p.Value.GetString()!;
+            }
+            return map;
+        }
+
+        /// <summary>Fields not in <paramref name="known"/>, as raw JSON text (null when there are none).</summary>
+        public IReadOnlyDictionary<string, string>? Unknown(IReadOnlySet<string> known)
+        {
+            SortedDictionary<string, string>? map = null;
+            foreach (var p in Element.EnumerateObject())
+            {
+                if (known.Contains(p.Name)) continue;
+                map ??= new SortedDictionary<string, string>(StringComparer.Ordinal);
+                map[p.Name] = p.Value.GetRawText();
             }
             return map;
         }

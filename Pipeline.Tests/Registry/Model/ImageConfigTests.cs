@@ -47,3 +47,39 @@ public class ImageConfigTests
         Assert.That(ex.Message, Does.Contain(reason));
     }
 }
+
+public class ImageConfigUnknownFieldTests
+{
+    private const string BaseConfig = """
+        {"architecture":"amd64","os":"linux","config":{"User":"1","Healthcheck":{"Test":["CMD","/bin/check"],"Interval":30000000000},"OnBuild":null,"Shell":["/bin/sh","-c"]},
+         "rootfs":{"type":"layers","diff_ids":[]},"container":"abc","docker_version":"20.10"}
+        """;
+
+    [Test]
+    public void Unknown_fields_survive_a_rewrite()
+    {
+        var config = Pipeline.Registry.Model.ImageConfig.Parse(System.Text.Encoding.UTF8.GetBytes(BaseConfig));
+        var json = System.Text.Encoding.UTF8.GetString(config.ToJsonBytes());
+        Assert.That(json, Does.Contain("\"Healthcheck\":{\"Test\":[\"CMD\",\"/bin/check\"],\"Interval\":30000000000}"));
+        Assert.That(json, Does.Contain("\"Shell\":[\"/bin/sh\",\"-c\"]"));
+        Assert.That(json, Does.Contain("\"container\":\"abc\""));
+        Assert.That(json, Does.Contain("\"docker_version\":\"20.10\""));
+        var again = Pipeline.Registry.Model.ImageConfig.Parse(config.ToJsonBytes()).ToJsonBytes();
+        Assert.That(again, Is.EqualTo(config.ToJsonBytes()), "stable through a second round trip");
+    }
+
+    [Test]
+    public void Image_built_on_the_base_keeps_unknown_fields_and_can_replace_the_healthcheck()
+    {
+        var config = Pipeline.Registry.Model.ImageConfig.Parse(System.Text.Encoding.UTF8.GetBytes(BaseConfig));
+        var manifest = new Pipeline.Registry.Model.ImageManifest(
+            new Pipeline.Registry.Model.Descriptor(Pipeline.Registry.Model.MediaTypes.OciConfig, Pipeline.Registry.Model.Digest.Compute("c"u8), 1), []);
+        var baseImage = new Pipeline.Registry.Images.BaseImage(manifest, config);
+        var kept = Pipeline.Registry.Images.ImageBuilder.Build(baseImage, [], new Pipeline.Registry.Images.ImageSettings());
+        Assert.That(System.Text.Encoding.UTF8.GetString(kept.ConfigBytes), Does.Contain("\"Healthcheck\":{\"Test\":[\"CMD\",\"/bin/check\"]").And.Contain("\"docker_version\""));
+        var replaced = Pipeline.Registry.Images.ImageBuilder.Build(baseImage, [], new Pipeline.Registry.Images.ImageSettings { Healthcheck = ["/app/health", "--quick"] });
+        var text = System.Text.Encoding.UTF8.GetString(replaced.ConfigBytes);
+        Assert.That(text, Does.Contain("\"Healthcheck\":{\"Test\":[\"CMD\",\"/app/health\",\"--quick\"]}"));
+        Assert.That(text, Does.Contain("\"Shell\":[\"/bin/sh\",\"-c\"]"));
+    }
+}
