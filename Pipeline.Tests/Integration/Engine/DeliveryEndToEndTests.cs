@@ -91,8 +91,8 @@ public class DeliveryEndToEndTests
         string Digest(DeliveryReport d) => d.Images.Single()[(d.Images.Single().IndexOf('@') + 1)..];
         // Only the source label (the internal repository URL) differs between the two pipelines,
         // so compare the build stage's layer digests, which must be identical.
-        Assert.That(b.Entries.Single(e => e.Record.Stage == "build").Record.Evidence["app.layer"],
-            Is.EqualTo(a.Entries.Single(e => e.Record.Stage == "build").Record.Evidence["app.layer"]));
+        Assert.That(b.Entries.Single(e => e.Record.Stage == "build").Record.Evidence["app.layers"],
+            Is.EqualTo(a.Entries.Single(e => e.Record.Stage == "build").Record.Evidence["app.layers"]));
         Assert.That(Digest(a), Does.StartWith("sha256:"));
     }
 
