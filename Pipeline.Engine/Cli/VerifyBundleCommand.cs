@@ -10,30 +10,10 @@ namespace Pipeline.Engine.Cli;
 public static class VerifyBundleCommand
 {
     /// <summary>Environment variable naming the default trusted root JSON when --trusted-root is absent.</summary>
-    public const string DefaultRootEnv = "PIPELINE_SIGSTORE_DEFAULT_ROOT";
+    public const string DefaultRootEnv = Trust.SigstoreTrustRoots.DefaultRootEnv;
 
     private const string Usage =
         "usage: pipeline verify-bundle --bundle FILE (--certificate-identity ID --certificate-oidc-issuer URL | --key KEY.pem) [--trusted-root FILE] FILE_OR_SHA256_DIGEST";
-
-    /// <summary>
-    /// The public-good production root installed by the setup scripts (never fetched at run time):
-    /// <c>$PIPELINE_SIGSTORE_DEFAULT_ROOT</c>, else <c>sigstore/trusted_root.json</c> beside the
-    /// executable, else <c>/usr/share/pipeline/sigstore/trusted_root.json</c>.
-    /// </summary>
-    public static string? DefaultTrustedRoot()
-    {
-        if (Environment.GetEnvironmentVariable(DefaultRootEnv) is { Length: > 0 } env) return env;
-        foreach (var candidate in new[]
-                 {
-                     Path.Combine(AppContext.BaseDirectory, "sigstore", "trusted_root.json"),
-                     "/usr/share/pipeline/sigstore/trusted_root.json",
-                 })
-        {
-            if (File.Exists(candidate)) return candidate;
-        }
-
-        return null;
-    }
 
     /// <summary>Runs the command; <paramref name="args"/> excludes the leading "verify-bundle".</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
@@ -65,7 +45,7 @@ public static class VerifyBundleCommand
         if (bundlePath is null || subject is null) return UsageError(stderr, "--bundle and the artifact (file or sha256:<hex>) are required.");
         if (keyPath is not null && (identity is not null || issuer is not null)) return UsageError(stderr, "--key cannot be combined with --certificate-identity/--certificate-oidc-issuer.");
         if (keyPath is null && (identity is null || issuer is null)) return UsageError(stderr, "give --certificate-identity and --certificate-oidc-issuer, or --key.");
-        rootPath ??= DefaultTrustedRoot();
+        rootPath ??= Trust.SigstoreTrustRoots.DefaultTrustedRoot();
         if (string.IsNullOrEmpty(rootPath))
             return UsageError(stderr, $"no --trusted-root given, {DefaultRootEnv} is not set and no installed production root was found (scripts/install-sigstore-root.sh installs it).");
 

@@ -87,35 +87,48 @@ public static class PipelineDefinitionLoader
         var signers = new List<SignerDefinition>();
         foreach (var sg in root.MappingList("signers", required: true))
         {
-            var sName = sg.String("name", required: true);
-            var org = sg.String("organisation", required: true);
-            var key = sg.String("sshKey", required: true, hint: "the signer's public key as one line: ssh-ed25519 AAAA... comment");
-            if (key is not null)
-            {
-                try
-                {
-                    Pipeline.Checkup.Signatures.Ssh.SshPublicKey.Parse(key);
-                }
-                catch (Pipeline.Checkup.CheckupException e)
-                {
-                    sg.KeyError("sshKey", $"'{sg.Path}.sshKey' is not a usable SSH public key: {e.Message}");
-                }
-            }
-
-            var from = sg.Date("validFrom");
-            var until = sg.Date("validUntil");
-            if (from is not null && until is not null && until <= from)
-                sg.KeyError("validUntil", "'validUntil' must be after 'validFrom'");
-            sg.Done();
-            if (sName is not null && org is not null && key is not null)
-                signers.Add(new SignerDefinition(sName, org, key, from, until));
+            var signer = ParseSigner(sg, baseDir, checkEnvironment);
+            if (signer is null) continue;
+            if (signers.FirstOrDefault(o => o.Key.Fingerprint == signer.Key.Fingerprint) is { } dup)
+                sg.Error($"'{sg.Path}' has the same key as signer '{dup.Name}'", "list each key once; rotate by adding the new key beside the old one");
+            else signers.Add(signer);
         }
 
-        var checksums = "SHA256SUMS";
+        var trust = TrustSettings.Default;
+        if (root.Mapping("trust") is { } t)
+        {
+            trust = new TrustSettings(t.Bool("acceptSignedCommits") ?? false, t.Bool("allowDowngrade") ?? false);
+            t.Done();
+        }
+
+        var checksums = new ChecksumSettings("SHA256SUMS", ManifestSignature.Tag, null);
         if (root.Mapping("checksums") is { } c)
         {
-            checksums = c.String("manifest", Manifest, "checksum manifest name (SHA256SUMS or SHA512SUMS)") ?? checksums;
+            var manifestName = c.String("manifest", Manifest, "checksum manifest name (SHA256SUMS or SHA512SUMS)") ?? "SHA256SUMS";
+            var signature = c.Enum<ManifestSignature>("signature") ?? ManifestSignature.Tag;
+            SigstoreRequirement? sigstore = null;
+            var sm = c.Mapping("sigstore", required: signature == ManifestSignature.Sigstore);
+            if (sm is not null)
+            {
+                if (signature != ManifestSignature.Sigstore)
+                    c.KeyError("sigstore", "'checksums.sigstore' is only used with 'signature: sigstore'");
+                var bundle = sm.String("bundle") ?? manifestName + ".sigstore.json";
+                if (!DeliveryManifestParser.IsSafeRelative(bundle) || bundle.Contains('/'))
+                    sm.KeyError("bundle", $"'checksums.sigstore.bundle' must be a file name at the top of the delivery, not '{bundle}'");
+                var identity = sm.String("identity");
+                var issuer = sm.String("issuer");
+                var keyFile = NamedFile(sm, "publicKeyFile", baseDir, checkEnvironment);
+                var rootFile = NamedFile(sm, "trustedRoot", baseDir, checkEnvironment);
+                if (keyFile is null && (identity is null || issuer is null))
+                    sm.Error("'checksums.sigstore' needs 'identity' and 'issuer' (the certificate's signer and OIDC issuer), or 'publicKeyFile'");
+                if (keyFile is not null && (identity is not null || issuer is not null))
+                    sm.Error("'checksums.sigstore' takes 'identity' and 'issuer', or 'publicKeyFile', not both");
+                sm.Done();
+                sigstore = new SigstoreRequirement(bundle, identity, issuer, keyFile, rootFile);
+            }
+
             c.Done();
+            checksums = new ChecksumSettings(manifestName, signature, sigstore);
         }
 
         PublishSettings? publish = null;
@@ -155,7 +168,89 @@ public static class PipelineDefinitionLoader
 
         root.Done();
         if (errors.All.Count > before) return null;
-        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!) { Scan = scan };
+        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!) { Scan = scan, Trust = trust };
+    }
+
+    private static SignerDefinition? ParseSigner(MappingReader sg, string baseDir, bool checkEnvironment)
+    {
+        var before = sg.Errors.All.Count;
+        var name = sg.String("name", required: true);
+        var org = sg.String("organisation", required: true);
+        var sshKey = sg.String("sshKey");
+        var pgpInline = sg.String("openpgpKey");
+        var pgpFile = NamedFile(sg, "openpgpKeyFile", baseDir, checkEnvironment);
+        var fingerprint = sg.String("fingerprint");
+        SignerKey? key = null;
+        var given = (sshKey is null ? 0 : 1) + (pgpInline is null ? 0 : 1) + (pgpFile is null ? 0 : 1);
+        if (given != 1)
+        {
+            sg.Error($"'{sg.Path}' needs exactly one key: 'sshKey', 'openpgpKey' or 'openpgpKeyFile'",
+                "sshKey: one line 'ssh-ed25519 AAAA... comment'; openpgpKey: an armored public key block");
+        }
+        else if (sshKey is not null)
+        {
+            try
+            {
+                key = new SshSignerKey(Pipeline.Checkup.Signatures.Ssh.SshPublicKey.Parse(sshKey));
+            }
+            catch (Pipeline.Checkup.CheckupException e)
+            {
+                sg.KeyError("sshKey", $"'{sg.Path}.sshKey' is not a usable SSH public key: {e.Message}");
+            }
+        }
+        else
+        {
+            var text = pgpInline ?? (File.Exists(pgpFile) ? File.ReadAllText(pgpFile!) : null);
+            if (text is not null)
+            {
+                try
+                {
+                    key = new OpenPgpSignerKey(Pipeline.Checkup.Signatures.OpenPgp.OpenPgpPublicKeyRing.Parse(text));
+                }
+                catch (Pipeline.Checkup.CheckupException e)
+                {
+                    sg.KeyError(pgpInline is not null ? "openpgpKey" : "openpgpKeyFile", $"'{sg.Path}' has no usable OpenPGP public key: {e.Message}");
+                }
+            }
+        }
+
+        if (fingerprint is not null && key is not null)
+        {
+            var normalized = fingerprint.Replace(" ", "", StringComparison.Ordinal);
+            if (!string.Equals(normalized, key.Fingerprint, StringComparison.OrdinalIgnoreCase))
+                sg.KeyError("fingerprint", $"'{sg.Path}.fingerprint' {fingerprint} does not match the key's fingerprint {key.Fingerprint}");
+        }
+
+        var from = sg.Date("validFrom");
+        var until = sg.Date("validUntil");
+        if (from is not null && until is not null && until <= from)
+            sg.KeyError("validUntil", "'validUntil' must be after 'validFrom'");
+
+        var patterns = new List<Regex>();
+        foreach (var p in sg.StringList("tags"))
+        {
+            try
+            {
+                patterns.Add(new Regex(p, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100)));
+            }
+            catch (ArgumentException e)
+            {
+                sg.KeyError("tags", $"'{sg.Path}.tags' has an invalid regular expression '{p}': {e.Message}");
+            }
+        }
+
+        DateTimeOffset? revokedAt = null;
+        string? reason = null;
+        if (sg.Mapping("revoked") is { } rv)
+        {
+            revokedAt = rv.Date("at", required: true);
+            reason = rv.String("reason", required: true, hint: "why the key was revoked, e.g. 'key compromised'");
+            rv.Done();
+        }
+
+        sg.Done();
+        if (sg.Errors.All.Count > before || key is null) return null;
+        return new SignerDefinition(name!, org!, key, from, until) { TagPatterns = patterns, RevokedAt = revokedAt, RevocationReason = reason };
     }
 
     private static bool IsValidCron(string expression)

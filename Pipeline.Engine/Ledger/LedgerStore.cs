@@ -54,6 +54,17 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time)
         return list;
     }
 
+    /// <summary>The highest version (by <see cref="Vcs.VersionOrder"/>) accepted for this pipeline, or null.</summary>
+    public async Task<string?> LastAcceptedTagAsync(string pipeline, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand("select distinct tag from deliveries where pipeline = $1 and status = 'accepted'");
+        cmd.Parameters.AddWithValue(pipeline);
+        var tags = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) tags.Add(r.GetString(0));
+        return tags.Count == 0 ? null : tags.Max(Comparer<string>.Create(Vcs.VersionOrder.Compare));
+    }
+
     /// <summary>
     /// Takes the per-pipeline lock (a PostgreSQL session advisory lock, so it holds across engine
     /// processes), or returns null when another run of the pipeline holds it.

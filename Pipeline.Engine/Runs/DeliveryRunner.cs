@@ -43,14 +43,15 @@ public sealed class DeliveryRunner(
             }
 
             var firstSeen = seen.Count > 0 ? seen[0].TagObjectId : null;
-            deliveries.Add(await ProcessAsync(definition, mirror, tag, firstSeen, log1, ct).ConfigureAwait(false));
+            var lastAccepted = await ledger.LastAcceptedTagAsync(definition.Name, ct).ConfigureAwait(false);
+            deliveries.Add(await ProcessAsync(definition, mirror, tag, firstSeen, lastAccepted, log1, ct).ConfigureAwait(false));
         }
 
         log1.Information("Pipeline {Pipeline}: {New} new deliveries, {Skipped} already processed", definition.Name, deliveries.Count, skipped.Count);
         return new RunReport(definition.Name, deliveries, skipped);
     }
 
-    private async Task<DeliveryReport> ProcessAsync(PipelineDefinition definition, SupplierMirror mirror, TagInfo tag, string? firstSeenObjectId, ILogger plog, CancellationToken ct)
+    private async Task<DeliveryReport> ProcessAsync(PipelineDefinition definition, SupplierMirror mirror, TagInfo tag, string? firstSeenObjectId, string? lastAccepted, ILogger plog, CancellationToken ct)
     {
         var id = Guid.CreateVersion7(time.GetUtcNow());
         var dlog = plog.ForContext("DeliveryId", id).ForContext("Tag", tag.Name);
@@ -59,24 +60,29 @@ public sealed class DeliveryRunner(
         await ledger.StartDeliveryAsync(id, definition.Name, tag.Name, tag.ObjectId, ct).ConfigureAwait(false);
         dlog.Information("Delivery {DeliveryId} of {Pipeline} for tag {Tag} started", id, definition.Name, tag.Name);
 
-        var context = new DeliveryContext(id, definition, settings, mirror, tag, workDir, time) { FirstSeenObjectId = firstSeenObjectId };
+        var context = new DeliveryContext(id, definition, settings, mirror, tag, workDir, time) { FirstSeenObjectId = firstSeenObjectId, LastAcceptedTag = lastAccepted };
         var entries = new List<LedgerEntry>();
         foreach (var stage in stagesFor(definition))
         {
             StageRecord record;
             string? failCode = null, failMessage = null;
+            context.StageEvidence.Clear();
             try
             {
                 var outcome = await stage.ExecuteAsync(context, ct).ConfigureAwait(false);
-                record = new StageRecord(id, definition.Name, stage.Name, Verdict.Passed, null, null, outcome.InputDigest, outcome.OutputDigest, outcome.Evidence);
+                // A copy: a stage may hand back the context's working evidence map, which the next stage reuses.
+                record = new StageRecord(id, definition.Name, stage.Name, Verdict.Passed, null, null, outcome.InputDigest, outcome.OutputDigest,
+                    new Dictionary<string, string>(outcome.Evidence, StringComparer.Ordinal));
                 dlog.Information("Stage {Stage} passed ({Output})", stage.Name, outcome.OutputDigest);
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 (failCode, failMessage) = ErrorCodes.Describe(e);
-                record = new StageRecord(id, definition.Name, stage.Name, Verdict.Failed, failCode, failMessage, null, null,
-                    e is Pipeline.Checkup.Policies.ScanRejectedException sr ? sr.Evidence : new Dictionary<string, string> { ["exception"] = e.GetType().Name });
-                dlog.Warning("Stage {Stage} failed: {Code} {Reason}", stage.Name, failCode, failMessage);
+                record = new StageRecord(id, definition.Name, stage.Name, Verdict.Failed, failCode, failMessage, null, null, FailureEvidence(e, failCode, context));
+                if (IsSecurityEvent(failCode))
+                    dlog.Error("SECURITY EVENT {Code} in {Pipeline} for tag {Tag}: {Reason}", failCode, definition.Name, tag.Name, failMessage);
+                else
+                    dlog.Warning("Stage {Stage} failed: {Code} {Reason}", stage.Name, failCode, failMessage);
             }
             catch (OperationCanceledException)
             {
@@ -101,6 +107,21 @@ public sealed class DeliveryRunner(
         dlog.Information("Delivery {DeliveryId} accepted: {Images}", id, context.PushedImages);
         return new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Accepted, null, null, entries, context.PushedImages.ToArray(), null);
     }
+
+    /// <summary>What a failed stage records: the evidence of its checks that passed, and which check failed.</summary>
+    private static Dictionary<string, string> FailureEvidence(Exception e, string code, DeliveryContext context)
+    {
+        var evidence = new Dictionary<string, string>(context.StageEvidence, StringComparer.Ordinal);
+        if (e is Pipeline.Checkup.Policies.ScanRejectedException sr)
+            foreach (var (k, v) in sr.Evidence) evidence[k] = v;
+        evidence["failedCheck"] = code;
+        evidence["exception"] = e.GetType().Name;
+        return evidence;
+    }
+
+    /// <summary>Failures that point at an attack rather than a mistake; logged as security events.</summary>
+    internal static bool IsSecurityEvent(string code) =>
+        code is "FETCH-TAG-MOVED" or "CHK-ROLLBACK" or "CHK-SIG-REVOKED" or "CHK-GIT-003" || code.StartsWith("FETCH-UNSAFE", StringComparison.Ordinal);
 
     /// <summary>Moves the delivery's files to a read-only quarantine folder with a report for the security team.</summary>
     private string Quarantine(PipelineDefinition definition, Guid id, string workDir, TagInfo tag, string code, string message, string stage) =>

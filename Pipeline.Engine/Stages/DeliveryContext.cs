@@ -32,6 +32,15 @@ public sealed class DeliveryContext(
     /// <summary>The tag object id recorded when this tag name was first seen, if it was seen before.</summary>
     public string? FirstSeenObjectId { get; init; }
 
+    /// <summary>The highest version of this pipeline accepted so far (rollback protection).</summary>
+    public string? LastAcceptedTag { get; init; }
+
+    /// <summary>
+    /// Evidence of the running stage, filled as its checks pass; the runner records it with the
+    /// stage, also when a later check of the same stage fails (then it names the failed check).
+    /// </summary>
+    public Dictionary<string, string> StageEvidence { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Set by fetch.</summary>
     public AnnotatedTag? Annotated { get; set; }
 

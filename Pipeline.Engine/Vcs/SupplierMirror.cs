@@ -166,6 +166,20 @@ public sealed class SupplierMirror : IDisposable
 
     private static string Printable(string s) => new(s.Select(c => char.IsControl(c) ? '?' : c).ToArray());
 
+    /// <summary>The signature of a signed commit and the exact bytes it signs, or null when the commit is not signed.</summary>
+    public (byte[] SignedData, string Signature)? ExtractCommitSignature(string commitId)
+    {
+        try
+        {
+            var info = Commit.ExtractSignature(_repo, new ObjectId(commitId));
+            return (System.Text.Encoding.UTF8.GetBytes(info.SignedData), info.Signature);
+        }
+        catch (NotFoundException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Pushes the tag (and so all history it reaches) to the internal repository (VCS B).</summary>
     public void PushTag(string tagName, Uri internalUrl, GitCredentials? credentials, CancellationToken ct)
     {

@@ -57,7 +57,7 @@ public class ScanStageTests
             new ClamdSettings([TestServices.Require("PIPELINE_CLAMD_TCP").Insert(0, "tcp://")], 2, TimeSpan.FromMinutes(1)),
             new RegistrySettings(new Uri("http://127.0.0.1:1"), null), new InternalGitSettings(new Uri("http://127.0.0.1:1"), null));
         var definition = new PipelineDefinition("demo", "demo.yaml", "S", null, new SourceSettings(new Uri("file:///x"), null, new System.Text.RegularExpressions.Regex(".")),
-            [], "SHA256SUMS", new PublishSettings("a/b"), new ImageTargetSettings("apps/x", [])) { Scan = scan };
+            [], new ChecksumSettings("SHA256SUMS", ManifestSignature.Tag, null), new PublishSettings("a/b"), new ImageTargetSettings("apps/x", [])) { Scan = scan };
         return new DeliveryContext(Guid.CreateVersion7(), definition, settings, null!, new TagInfo("v1.0.0", new string('a', 40), true), work, TimeProvider.System)
         {
             Checksums = new ChecksumReport("sha256", "sha256:" + new string('0', 64), digests.OrderBy(d => d.Path, StringComparer.Ordinal).ToList()),
