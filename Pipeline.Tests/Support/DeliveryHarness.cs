@@ -98,6 +98,19 @@ public sealed record Scenario(DeliveryHarness Harness, string Name, string Root,
     /// <summary>Writes the pipeline definition; <paramref name="signerKey"/> defaults to the certified key.</summary>
     public void WriteDefinition(string? signerKey = null, string? validUntil = null, string? extraAllowedBase = null)
     {
+        var signers = $"""
+              - name: Certified Release Key
+                organisation: Test Supplier GmbH
+                sshKey: {signerKey ?? Harness.Signer.PublicKey}
+                validFrom: 2020-01-01
+            {(validUntil is null ? "" : "    validUntil: " + validUntil)}
+            """;
+        WriteDefinitionWith(signers, extraAllowedBase: extraAllowedBase);
+    }
+
+    /// <summary>Writes the pipeline definition with the given <c>signers:</c> items (YAML, indented by two) and extra top-level YAML.</summary>
+    public void WriteDefinitionWith(string signersYaml, string extraYaml = "", string? extraAllowedBase = null)
+    {
         File.WriteAllText(Path.Combine(Root, "pipelines", Name + ".yaml"), $"""
             name: {Name}
             supplier: Test Supplier GmbH
@@ -106,11 +119,7 @@ public sealed record Scenario(DeliveryHarness Harness, string Name, string Root,
               credentialsFile: ../git.cred
               tagPattern: '^v\d+\.\d+\.\d+$'
             signers:
-              - name: Certified Release Key
-                organisation: Test Supplier GmbH
-                sshKey: {signerKey ?? Harness.Signer.PublicKey}
-                validFrom: 2020-01-01
-            {(validUntil is null ? "" : "    validUntil: " + validUntil)}
+            {signersYaml.TrimEnd()}
             publish:
               repository: e2e/{Name}
             images:
@@ -118,6 +127,7 @@ public sealed record Scenario(DeliveryHarness Harness, string Name, string Root,
               allowedBaseImages:
                 - {Harness.BaseImage}
             {(extraAllowedBase is null ? "" : "    - " + extraAllowedBase)}
+            {extraYaml.TrimEnd()}
             """);
     }
 
