@@ -170,7 +170,7 @@ internal sealed record Args(string Dir, long Size, int Files, int Parallel, int 
             Get("--dir", Path.Combine(Path.GetTempPath(), "pipeline-scan-bench")),
             size,
             int.Parse(Get("--files", "2000"), CultureInfo.InvariantCulture),
-            int.Parse(Get("--parallel", "8"), CultureInfo.InvariantCulture),
+            int.Parse(Get("--parallel", "16"), CultureInfo.InvariantCulture),
             int.Parse(Get("--seed", "20260401"), CultureInfo.InvariantCulture),
             Get("--clamd", "tcp://127.0.0.1:3310").Split(','),
             Get("--clamd-conf", "/etc/clamav/clamd.conf"),
