@@ -94,8 +94,10 @@ public sealed class ScanRejectedException(string code, string message, ScanVerdi
 
 /// <summary>
 /// Scans a set of files with clamd under a <see cref="ScanProfile"/> of a <see cref="ScanPolicy"/>.
-/// Each file is streamed once from disk to clamd while its SHA-256 and first bytes are taken from
-/// the same stream (archives are read a second time only to measure their nesting depth).
+/// Over TCP each file is streamed once from disk to clamd (INSTREAM) while its SHA-256 and first
+/// bytes are taken from the same stream. Over a Unix socket the file is opened and hashed here and
+/// the same open descriptor is passed to clamd (FILDES), so clamd judges exactly the hashed bytes
+/// and nothing is copied through the socket. Archives are read once more to measure their nesting.
 /// </summary>
 public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
 {

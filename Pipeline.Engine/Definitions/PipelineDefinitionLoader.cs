@@ -160,8 +160,14 @@ public static class PipelineDefinitionLoader
         {
             var policy = sc.String("policy", PipelineDefinition.NamePattern, "policy name (a file pipelines/policies/NAME.yaml)", required: true);
             var profile = sc.String("profile", required: true, hint: "a profile of that policy, e.g. normal, hoch or sehr-hoch");
-            if (policy is not null && checkEnvironment && !System.IO.File.Exists(ScanPolicyLoader.PathOf(baseDir, policy)))
-                sc.KeyError("policy", $"scan policy file '{ScanPolicyLoader.PathOf(baseDir, policy)}' does not exist");
+            if (policy is not null && checkEnvironment)
+            {
+                var policyFile = ScanPolicyLoader.PathOf(baseDir, policy);
+                if (!System.IO.File.Exists(policyFile))
+                    sc.KeyError("policy", $"scan policy file '{policyFile}' does not exist");
+                else if (ScanPolicyLoader.Parse(policyFile, System.IO.File.ReadAllBytes(policyFile), errors) is { } pol && profile is not null && !pol.Profiles.ContainsKey(profile))
+                    sc.KeyError("profile", $"scan policy '{policy}' has no profile '{profile}'", "its profiles: " + string.Join(", ", pol.Profiles.Keys));
+            }
             sc.Done();
             if (policy is not null && profile is not null) scan = new ScanSelection(policy, profile);
         }

@@ -127,3 +127,24 @@ public class ArchiveNestingTests
         Assert.That(Measure(data, 20), Is.EqualTo(10));
     }
 }
+
+public class DatabaseAgeTests
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.Parse("2026-06-10T00:00:00Z");
+
+    [Test]
+    public void An_official_database_older_than_max_age_is_a_problem_and_a_fresh_one_is_not()
+    {
+        var p = new ScanProfile("normal") { MaxDatabaseAge = TimeSpan.FromDays(7) };
+        Assert.That(PolicyScanner.DatabaseAgeProblem(p, "ClamAV 1.4.6/27650/Mon Jun  1 08:00:00 2026", Now), Does.Contain("2026-06-01 is older than maxDatabaseAge 7 days"));
+        Assert.That(PolicyScanner.DatabaseAgeProblem(p, "ClamAV 1.4.6/27657/Mon Jun  8 08:00:00 2026", Now), Is.Null);
+    }
+
+    [Test]
+    public void Custom_only_databases_report_no_date_and_unreadable_dates_are_a_problem()
+    {
+        var p = new ScanProfile("normal") { MaxDatabaseAge = TimeSpan.FromDays(7) };
+        Assert.That(PolicyScanner.DatabaseAgeProblem(p, "ClamAV 1.4.6", Now), Is.Null);
+        Assert.That(PolicyScanner.DatabaseAgeProblem(p, "ClamAV 1.4.6/27650/yesterday", Now), Does.Contain("cannot read"));
+    }
+}

@@ -120,5 +120,9 @@ public class ScanPolicyLoaderTests
         Assert.That(PipelineDefinitionLoader.Parse(file, example + "\nscan:\n  policy: nosuch\n", bad, checkEnvironment: true), Is.Null);
         Assert.That(bad.All.Select(e => e.Message), Has.Some.Contains("missing required key 'scan.profile'"));
         Assert.That(bad.All.Select(e => e.Message), Has.Some.Contains("nosuch.yaml' does not exist"));
+
+        var noProfile = new ConfigErrors();
+        Assert.That(PipelineDefinitionLoader.Parse(file, example + "\nscan:\n  policy: standard\n  profile: mittel\n", noProfile, checkEnvironment: true), Is.Null);
+        Assert.That(noProfile.All.Single().ToString(), Does.Contain("scan policy 'standard' has no profile 'mittel'").And.Contain("hint: its profiles: normal, hoch, sehr-hoch"));
     }
 }
