@@ -132,6 +132,14 @@ internal sealed class ParallelGzipStream : Stream
     /// <summary>One gzip member for <paramref name="length"/> bytes of <paramref name="block"/>, in a pooled buffer.</summary>
     internal static (byte[] Buffer, int Length) Compress(byte[] block, int length, int level)
     {
+        if (length == 0)
+        {
+            // zlib writes nothing for no input; a gzip stream needs at least one member.
+            byte[] empty = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0];
+            var rented = System.Buffers.ArrayPool<byte>.Shared.Rent(empty.Length);
+            empty.CopyTo(rented, 0);
+            return (rented, empty.Length);
+        }
         var effective = level > 0 && !WorthCompressing(block, length) ? 0 : level;
         var capacity = length + length / 16 + 4096;
         var output = System.Buffers.ArrayPool<byte>.Shared.Rent(capacity);
