@@ -32,7 +32,7 @@ public sealed record RegistryClientOptions
     public long ChunkedUploadThreshold { get; init; } = 64L * 1024 * 1024;
 
     /// <summary>Size of one chunk of a chunked upload (held in memory once).</summary>
-    public int ChunkSize { get; init; } = 16 * 1024 * 1024;
+    public int ChunkSize { get; init; } = 8 * 1024 * 1024;
 
     /// <summary>Per-request timeout.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(30);

@@ -29,7 +29,8 @@ public enum LayerCompression { Gzip, Zstd }
 public sealed class LayerBuilder(BlobStore store)
 {
     private const int DirMode = 0x1ED; // 0755
-    private const int GzipLevelFixed = (int)CompressionLevel.Optimal;
+    /// <summary>zlib level of the gzip members (part of the output: changing it changes digests).</summary>
+    internal const int GzipLevel = 6;
     private const int ZstdLevel = 9;
 
     /// <summary>
@@ -38,11 +39,20 @@ public sealed class LayerBuilder(BlobStore store)
     /// <c>..</c>/<c>.</c>/empty-segment target paths, duplicates, negative ids, source symlinks,
     /// devices, FIFOs, sockets and anything that is not a regular file.
     /// </summary>
-    public async Task<Layer> BuildAsync(
+    public Task<Layer> BuildAsync(
         IReadOnlyList<LayerEntry> entries,
         DateTimeOffset modificationTime,
         LayerCompression compression = LayerCompression.Gzip,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        BuildAsync(entries, modificationTime, compression, null, cancellationToken);
+
+    /// <summary>As <see cref="BuildAsync(IReadOnlyList{LayerEntry}, DateTimeOffset, LayerCompression, CancellationToken)"/>, also writing the compressed bytes to <paramref name="copy"/>.</summary>
+    internal async Task<Layer> BuildAsync(
+        IReadOnlyList<LayerEntry> entries,
+        DateTimeOffset modificationTime,
+        LayerCompression compression,
+        Stream? copy,
+        CancellationToken cancellationToken)
     {
         var plan = Plan(entries);
         var mtime = DateTimeOffset.FromUnixTimeSeconds(modificationTime.ToUnixTimeSeconds());
@@ -55,10 +65,11 @@ public sealed class LayerBuilder(BlobStore store)
             Digest digest, diffId;
             long size;
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, FileOptions.Asynchronous))
-            using (var compressedHash = new HashingStream(file, IncrementalHash.CreateHash(HashAlgorithmName.SHA256), leaveOpen: true))
+            await using (var sink = copy is null ? (Stream)file : new TeeStream(file, copy))
+            using (var compressedHash = new HashingStream(sink, IncrementalHash.CreateHash(HashAlgorithmName.SHA256), leaveOpen: true))
             {
                 Stream compressor = compression == LayerCompression.Gzip
-                    ? new GZipStream(compressedHash, (CompressionLevel)GzipLevelFixed, leaveOpen: true)
+                    ? new ParallelGzipStream(compressedHash, GzipLevel, leaveOpen: true)
                     : new CompressionStream(compressedHash, ZstdLevel, leaveOpen: true);
                 HashingStream tarHash;
                 await using (compressor.ConfigureAwait(false))

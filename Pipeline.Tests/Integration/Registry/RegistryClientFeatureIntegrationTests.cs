@@ -219,6 +219,29 @@ public class RegistryClientFeatureIntegrationTests
         Assert.That(File.ReadAllBytes(blob), Is.EqualTo(File.ReadAllBytes(layer.BlobPath)), "skopeo fetched (and verified) the chunked blob");
     }
 
+    [Test]
+    public async Task Layer_streamed_while_building_equals_the_layer_built_then_pushed()
+    {
+        var repo = Repo();
+        var src = Path.Combine(_work, "stream-src");
+        Directory.CreateDirectory(src);
+        for (var i = 0; i < 5; i++) await File.WriteAllBytesAsync(Path.Combine(src, $"f{i}"), RandomNumberGenerator.GetBytes(150 * 1024));
+        var entries = Enumerable.Range(0, 5).Select(i => new LayerEntry(Path.Combine(src, $"f{i}"), $"/data/f{i}", Convert.ToInt32("644", 8))).ToList();
+        var reference = await new LayerBuilder(new BlobStore(Path.Combine(_work, "ref"))).BuildAsync(entries, Pinned);
+        using var client = new RegistryClient(RegistryEndpoint.Parse(_plain), new RegistryClientOptions { ChunkSize = 128 * 1024 });
+        var store = new BlobStore(Path.Combine(_work, "streamed"));
+        var layer = await client.BuildAndPushLayerAsync(repo, new LayerBuilder(store), entries, Pinned);
+        Assert.That(layer.Descriptor, Is.EqualTo(reference.Descriptor));
+        Assert.That(layer.DiffId, Is.EqualTo(reference.DiffId));
+        Assert.That(await client.BlobExistsAsync(repo, layer.Descriptor.Digest), Is.True);
+        var back = new MemoryStream();
+        await client.GetBlobAsync(repo, layer.Descriptor.Digest, back, layer.Descriptor.Size);
+        Assert.That(back.ToArray(), Is.EqualTo(File.ReadAllBytes(layer.BlobPath)));
+        var image = ImageBuilder.Build(null, [layer], new ImageSettings { Created = Pinned });
+        var push = await client.PushImageAsync(repo, "v1", image, store);
+        Assert.That(push.BlobsSkipped, Is.EqualTo(1), "the streamed layer is already there");
+    }
+
     // ------------------------------------------------------------ index and referrers
 
     [Test]
