@@ -28,6 +28,8 @@ dotnet build Pipeline.Engine/Pipeline.Engine.csproj -c Release -o "$ENGINE_DIR" 
 PIPELINE=$ENGINE_DIR/pipeline
 
 RUN_ID=$(date -u +%Y%m%d%H%M%S)
+# One pipeline per demo run: the ledger keeps every run, and a tag name must never be reused.
+NAME=demo-$RUN_ID
 DEMO=$PIPELINE_STATE_DIR/demo/$RUN_ID
 mkdir -p "$DEMO"/{keys,pipelines,supplier,rootfs/bin,secrets}
 GIT_PASSWORD=$(cat "$PIPELINE_GIT_PASSWORD_FILE")
@@ -95,8 +97,8 @@ git -C "$W" -c http.extraHeader="Authorization: Basic $(printf '%s:%s' "$PIPELIN
   push -q "$PIPELINE_GIT_HTTP/supplier/demo-app-$RUN_ID.git" main v1.0.0
 echo "supplier repository: $PIPELINE_GIT_HTTP/supplier/demo-app-$RUN_ID.git (tag v1.0.0, signed by $(ssh-keygen -lf "$DEMO/keys/release.pub" | cut -d' ' -f2))"
 
-cat >"$DEMO/pipelines/demo-app.yaml" <<YAML
-name: demo-app
+cat >"$DEMO/pipelines/$NAME.yaml" <<YAML
+name: $NAME
 supplier: Demo Supplier GmbH
 schedule: "0 0/5 * * * ?"
 source:
@@ -118,9 +120,9 @@ images:
     - $BASE
 YAML
 
-say "Running the engine once for pipeline demo-app"
+say "Running the engine once for pipeline $NAME"
 set +e
-"$PIPELINE" --config "$DEMO/engine.yaml" run demo-app | tee "$DEMO/run.txt"
+"$PIPELINE" --config "$DEMO/engine.yaml" run "$NAME" | tee "$DEMO/run.txt"
 rc=${PIPESTATUS[0]}
 set -e
 [[ $rc -eq 0 ]] || { echo "demo: the engine did not accept the delivery (exit $rc)" >&2; exit "$rc"; }
