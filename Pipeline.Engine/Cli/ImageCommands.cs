@@ -36,50 +36,36 @@ public static class ImageCommands
         var build = new Command("build", "rebuild a delivery's images deterministically (no push); prints name, repository@digest and layer digests");
         foreach (var o in new Option[] { delivery, output, registry, credentials, ca, tag, commit, time, source, prefix, pipeline, supplier, allowBase, allowRoot })
             build.Options.Add(o);
-        build.SetAction(async (p, ct) =>
+        build.SetAction((p, ct) => PipelineCli.Guard(stderr, async () =>
         {
-            try
+            var when = ParseTime(p.GetValue(time));
+            var tree = Path.GetFullPath(p.GetValue(delivery)!);
+            var outDir = Path.GetFullPath(p.GetValue(output)!);
+            var manifest = DeliveryManifestParser.Load(tree, p.GetValue(allowBase)!, p.GetValue(allowRoot));
+            var inputs = new DeliveryBuildInputs(tree, manifest, p.GetValue(pipeline)!, p.GetValue(supplier)!, p.GetValue(prefix)!,
+                p.GetValue(tag)!, p.GetValue(commit)!, when, p.GetValue(source)!, Path.Combine(outDir, "blobs"));
+            var endpoint = RegistryEndpoint.Parse(p.GetValue(registry)!, p.GetValue(credentials) is { } c ? RegistryCredentials.FromFile(c) : null);
+            using var client = new RegistryClient(endpoint, new RegistryClientOptions { CaBundleFile = p.GetValue(ca) });
+            var builds = await DeliveryImageBuilder.BuildAsync(inputs, client, ct).ConfigureAwait(false);
+            foreach (var b in builds)
             {
-                var when = ParseTime(p.GetValue(time));
-                var tree = Path.GetFullPath(p.GetValue(delivery)!);
-                var outDir = Path.GetFullPath(p.GetValue(output)!);
-                var manifest = DeliveryManifestParser.Load(tree, p.GetValue(allowBase)!, p.GetValue(allowRoot));
-                var inputs = new DeliveryBuildInputs(tree, manifest, p.GetValue(pipeline)!, p.GetValue(supplier)!, p.GetValue(prefix)!,
-                    p.GetValue(tag)!, p.GetValue(commit)!, when, p.GetValue(source)!, Path.Combine(outDir, "blobs"));
-                var endpoint = RegistryEndpoint.Parse(p.GetValue(registry)!, p.GetValue(credentials) is { } c ? RegistryCredentials.FromFile(c) : null);
-                using var client = new RegistryClient(endpoint, new RegistryClientOptions { CaBundleFile = p.GetValue(ca) });
-                var builds = await DeliveryImageBuilder.BuildAsync(inputs, client, ct).ConfigureAwait(false);
-                foreach (var b in builds)
+                var dir = Path.Combine(outDir, b.Name);
+                Directory.CreateDirectory(dir);
+                if (b.IndexBytes is not null) await File.WriteAllBytesAsync(Path.Combine(dir, "index.json"), b.IndexBytes, ct).ConfigureAwait(false);
+                stdout.WriteLine($"{b.Name} {b.Repository}@{b.Digest}");
+                foreach (var pi in b.Platforms)
                 {
-                    var dir = Path.Combine(outDir, b.Name);
-                    Directory.CreateDirectory(dir);
-                    if (b.IndexBytes is not null) await File.WriteAllBytesAsync(Path.Combine(dir, "index.json"), b.IndexBytes, ct).ConfigureAwait(false);
-                    stdout.WriteLine($"{b.Name} {b.Repository}@{b.Digest}");
-                    foreach (var pi in b.Platforms)
-                    {
-                        var pdir = Path.Combine(dir, pi.Platform.Replace('/', '-'));
-                        Directory.CreateDirectory(pdir);
-                        await File.WriteAllBytesAsync(Path.Combine(pdir, "manifest.json"), pi.Image.ManifestBytes, ct).ConfigureAwait(false);
-                        await File.WriteAllBytesAsync(Path.Combine(pdir, "config.json"), pi.Image.ConfigBytes, ct).ConfigureAwait(false);
-                        await File.WriteAllBytesAsync(Path.Combine(pdir, "sbom.spdx.json"), pi.Sbom, ct).ConfigureAwait(false);
-                        stdout.WriteLine($"  {pi.Platform} manifest {pi.Image.ManifestDigest}");
-                        foreach (var l in pi.Image.NewLayers) stdout.WriteLine($"  {pi.Platform} layer {l.Descriptor.Digest}");
-                    }
+                    var pdir = Path.Combine(dir, pi.Platform.Replace('/', '-'));
+                    Directory.CreateDirectory(pdir);
+                    await File.WriteAllBytesAsync(Path.Combine(pdir, "manifest.json"), pi.Image.ManifestBytes, ct).ConfigureAwait(false);
+                    await File.WriteAllBytesAsync(Path.Combine(pdir, "config.json"), pi.Image.ConfigBytes, ct).ConfigureAwait(false);
+                    await File.WriteAllBytesAsync(Path.Combine(pdir, "sbom.spdx.json"), pi.Sbom, ct).ConfigureAwait(false);
+                    stdout.WriteLine($"  {pi.Platform} manifest {pi.Image.ManifestDigest}");
+                    foreach (var l in pi.Image.NewLayers) stdout.WriteLine($"  {pi.Platform} layer {l.Descriptor.Digest}");
                 }
-                return PipelineCli.Ok;
             }
-            catch (ConfigurationException e)
-            {
-                stderr.WriteLine($"{e.Code}: {e.Message}");
-                return PipelineCli.ConfigError;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                var (code, message) = ErrorCodes.Describe(e);
-                stderr.WriteLine($"{code}: {message}");
-                return PipelineCli.Failure;
-            }
-        });
+            return PipelineCli.Ok;
+        }));
 
         var image = new Command("image", "image tools for auditors (rebuild a delivery's images and compare digests)");
         image.Subcommands.Add(build);

@@ -130,7 +130,12 @@ public static class PipelineCli
         return File.Exists("engine.yaml") ? "engine.yaml" : "/etc/pipeline/engine.yaml";
     }
 
-    private static async Task<int> Guard(TextWriter stderr, Func<Task<int>> body)
+    /// <summary>
+    /// Runs a command body and turns every failure into its stable code and message on stderr and
+    /// an exit code: configuration errors 2, cancellation and other failures 3, unless
+    /// <paramref name="exitCodeFor"/> says otherwise for a given exception.
+    /// </summary>
+    internal static async Task<int> Guard(TextWriter stderr, Func<Task<int>> body, Func<Exception, int?>? exitCodeFor = null)
     {
         try
         {
@@ -150,7 +155,7 @@ public static class PipelineCli
         {
             var (code, message) = ErrorCodes.Describe(e);
             stderr.WriteLine($"{code}: {message}");
-            return Failure;
+            return exitCodeFor?.Invoke(e) ?? Failure;
         }
     }
 

@@ -86,10 +86,10 @@ public static class PolicyCommands
         return errors.Any ? PipelineCli.Rejected : PipelineCli.Ok;
     }
 
-    private static async Task<int> TestAsync(string policyRef, string profile, string path, string[] clamd, int parallel, bool json, string? config,
+    private static Task<int> TestAsync(string policyRef, string profile, string path, string[] clamd, int parallel, bool json, string? config,
         TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        try
+        return PipelineCli.Guard(stderr, async () =>
         {
             EngineSettings? settings = null;
             string policyFile;
@@ -131,18 +131,7 @@ public static class PolicyCommands
             if (json) stdout.WriteLine(JsonSerializer.Serialize(ScanStage.ToJson(verdict), ScanStage.JsonOptions));
             else PrintTable(verdict, stdout);
             return verdict.Decision == ScanDecision.Accept ? PipelineCli.Ok : PipelineCli.Rejected;
-        }
-        catch (ConfigurationException e)
-        {
-            stderr.WriteLine($"{e.Code}: {e.Message}");
-            return PipelineCli.ConfigError;
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            var (code, message) = ErrorCodes.Describe(e);
-            stderr.WriteLine($"{code}: {message}");
-            return PipelineCli.Failure;
-        }
+        });
     }
 
     /// <summary>The per-file table printed by <c>policy test</c>.</summary>

@@ -89,22 +89,6 @@ public static class QuarantineCommands
     private static QuarantineStore Store(string? config) =>
         new(EngineSettingsLoader.Load(PipelineCli.ResolveConfig(config)).WorkDir, TimeProvider.System);
 
-    private static async Task<int> Run(TextWriter stderr, Func<Task<int>> body)
-    {
-        try
-        {
-            return await body().ConfigureAwait(false);
-        }
-        catch (ConfigurationException e)
-        {
-            stderr.WriteLine($"{e.Code}: {e.Message}");
-            return PipelineCli.ConfigError;
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            var (code, message) = ErrorCodes.Describe(e);
-            stderr.WriteLine($"{code}: {message}");
-            return e is PipelineException { Code: "QUARANTINE-NOT-FOUND" or "QUARANTINE-RELEASED" or "QUARANTINE-APPROVER" } ? PipelineCli.Rejected : PipelineCli.Failure;
-        }
-    }
+    private static Task<int> Run(TextWriter stderr, Func<Task<int>> body) =>
+        PipelineCli.Guard(stderr, body, e => e is PipelineException { Code: "QUARANTINE-NOT-FOUND" or "QUARANTINE-RELEASED" or "QUARANTINE-APPROVER" } ? PipelineCli.Rejected : null);
 }

@@ -5,25 +5,12 @@ using Pipeline.Tests.Support;
 
 namespace Pipeline.Tests.Integration.Engine;
 
-[Category("Integration")]
-[NonParallelizable]
-public class DaemonAndCliTests
+public class DaemonAndCliTests : DeliveryFixture
 {
-    private DeliveryHarness _harness = null!;
-
-    [OneTimeSetUp]
-    public async Task SetUp() => _harness = await DeliveryHarness.CreateAsync();
-
-    [OneTimeTearDown]
-    public async Task TearDown()
-    {
-        if (_harness is not null) await _harness.DisposeAsync();
-    }
-
     [Test]
     public async Task The_daemon_runs_each_pipeline_on_its_schedule_and_stops_gracefully()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         // Every second: the scheduler must still never run two passes of one pipeline at once.
         var def = Path.Combine(s.Root, "pipelines", s.Name + ".yaml");
@@ -57,7 +44,7 @@ public class DaemonAndCliTests
     [Test]
     public async Task Logs_and_output_of_a_run_never_contain_the_git_password()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         s.Publish("v1.0.0");
@@ -80,7 +67,7 @@ public class DaemonAndCliTests
     [Test]
     public async Task The_run_command_prints_every_stage_the_image_and_the_ledger_entries()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         s.Publish("v1.0.0");
@@ -91,7 +78,7 @@ public class DaemonAndCliTests
         Assert.That(rc, Is.EqualTo(PipelineCli.Ok), stderr.ToString());
         foreach (var stage in new[] { "fetch", "verify", "scan", "publish", "build", "push" })
             Assert.That(text, Does.Match($@"\n  {stage} +passed "));
-        Assert.That(text, Does.Match($@"\nimage: {System.Text.RegularExpressions.Regex.Escape(_harness.Registry)}/apps/{s.Name}/app@sha256:[0-9a-f]{{64}}\n"));
+        Assert.That(text, Does.Match($@"\nimage: {System.Text.RegularExpressions.Regex.Escape(Harness.Registry)}/apps/{s.Name}/app@sha256:[0-9a-f]{{64}}\n"));
         Assert.That(text, Does.Contain("ledger:").And.Contain("hash=sha256:"));
 
         // And the ledger command verifies the chain of this database.
@@ -103,7 +90,7 @@ public class DaemonAndCliTests
     [Test]
     public async Task Configuration_errors_are_reported_all_together_with_file_and_line_before_anything_starts()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         File.WriteAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), $"""
             name: {s.Name}
             supplier: X
@@ -136,9 +123,9 @@ public class DaemonAndCliTests
     [Test]
     public async Task An_unreachable_database_is_reported_with_a_code()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
-        File.WriteAllText(s.ConfigPath, File.ReadAllText(s.ConfigPath).Replace(_harness.Database.ConnectionString, "Host=127.0.0.1;Port=1;Username=x;Database=y;Timeout=2"));
+        File.WriteAllText(s.ConfigPath, File.ReadAllText(s.ConfigPath).Replace(Harness.Database.ConnectionString, "Host=127.0.0.1;Port=1;Username=x;Database=y;Timeout=2"));
         var stderr = new StringWriter();
         var rc = await PipelineCli.RunAsync(["run", s.Name, "--config", s.ConfigPath], new StringWriter(), stderr);
         Assert.That(rc, Is.EqualTo(PipelineCli.Failure));

@@ -11,25 +11,12 @@ namespace Pipeline.Tests.Integration.Engine;
 /// and PostgreSQL. A good delivery ends in the registry (checked with skopeo); every bad one is
 /// rejected at the right stage with a message naming the cause, and nothing is pushed.
 /// </summary>
-[Category("Integration")]
-[NonParallelizable]
-public class DeliveryEndToEndTests
+public class DeliveryEndToEndTests : DeliveryFixture
 {
-    private DeliveryHarness _harness = null!;
-
-    [OneTimeSetUp]
-    public async Task SetUp() => _harness = await DeliveryHarness.CreateAsync();
-
-    [OneTimeTearDown]
-    public async Task TearDown()
-    {
-        if (_harness is not null) await _harness.DisposeAsync();
-    }
-
     [Test]
     public async Task A_good_delivery_is_verified_scanned_published_built_pushed_and_recorded()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         s.Publish("v1.0.0");
@@ -49,7 +36,7 @@ public class DeliveryEndToEndTests
 
         // The pushed image, seen by a client nobody on the team wrote.
         var image = d.Images.Single();
-        Assert.That(image, Does.StartWith($"{_harness.Registry}/{s.RegistryRepository}@sha256:"));
+        Assert.That(image, Does.StartWith($"{Harness.Registry}/{s.RegistryRepository}@sha256:"));
         var digest = image[(image.IndexOf('@') + 1)..];
         var raw = Shell.Run("skopeo", ["inspect", "--tls-verify=false", "--raw", "docker://" + image]).EnsureSuccess("skopeo inspect --raw").Stdout;
         Assert.That("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(raw))), Is.EqualTo(digest));
@@ -58,7 +45,7 @@ public class DeliveryEndToEndTests
         Assert.That(config.GetProperty("User").GetString(), Is.EqualTo("10001:10001"));
         Assert.That(config.GetProperty("Labels").GetProperty("org.opencontainers.image.revision").GetString(), Is.EqualTo(commit));
         Assert.That(config.GetProperty("Labels").GetProperty("org.opencontainers.image.version").GetString(), Is.EqualTo("v1.0.0"));
-        var tagged = Shell.Run("skopeo", ["inspect", "--tls-verify=false", "--format", "{{.Digest}}", $"docker://{_harness.Registry}/{s.RegistryRepository}:v1.0.0"]).EnsureSuccess("skopeo tag").Stdout.Trim();
+        var tagged = Shell.Run("skopeo", ["inspect", "--tls-verify=false", "--format", "{{.Digest}}", $"docker://{Harness.Registry}/{s.RegistryRepository}:v1.0.0"]).EnsureSuccess("skopeo tag").Stdout.Trim();
         Assert.That(tagged, Is.EqualTo(digest));
 
         // VCS B holds the verified tag.
@@ -67,14 +54,14 @@ public class DeliveryEndToEndTests
         // The ledger chain is intact, and a second pass does not process the tag again.
         var again = await s.RunAsync();
         Assert.That((again.Deliveries.Count, again.Skipped), Is.EqualTo((0, new[] { "v1.0.0" })));
-        await using var ds = _harness.Database.DataSource();
+        await using var ds = Harness.Database.DataSource();
         Assert.That(await new LedgerStore(ds, TimeProvider.System).VerifyChainAsync(default), Is.Null);
     }
 
     [Test]
     public async Task Building_the_same_delivery_twice_gives_the_same_image_digest()
     {
-        var first = _harness.NewScenario();
+        var first = Harness.NewScenario();
         first.WriteDefinition();
         first.WriteGoodDelivery();
         first.Publish("v1.0.0");
@@ -82,7 +69,7 @@ public class DeliveryEndToEndTests
 
         // Same files, same tag time: a second pipeline (another work folder, another run) must
         // produce the identical image.
-        var second = _harness.NewScenario();
+        var second = Harness.NewScenario();
         second.WriteDefinition();
         Shell.Run("git", ["push", "-q", second.SupplierBare, "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"], first.Supplier.WorkTree).EnsureSuccess("push copy");
         var b = (await second.RunAsync()).Deliveries.Single();
@@ -99,7 +86,7 @@ public class DeliveryEndToEndTests
     [Test]
     public async Task A_tag_signed_by_an_unknown_key_is_rejected_at_verify_and_nothing_is_pushed()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         var stranger = SupplierRepo.NewKey(s.Root, "stranger");
@@ -112,7 +99,7 @@ public class DeliveryEndToEndTests
     [Test]
     public async Task A_file_changed_after_the_checksums_were_written_is_rejected()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         s.Supplier.Write("bin/app", "#!/bin/sh\necho tampered\n");
@@ -124,7 +111,7 @@ public class DeliveryEndToEndTests
     [Test]
     public async Task A_file_listed_but_missing_is_rejected()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         File.Delete(Path.Combine(s.Supplier.WorkTree, "docs", "README.md"));
@@ -136,7 +123,7 @@ public class DeliveryEndToEndTests
     [Test]
     public async Task A_file_not_listed_is_rejected()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         s.Supplier.Write("bin/backdoor", "#!/bin/sh\n");
@@ -148,7 +135,7 @@ public class DeliveryEndToEndTests
     [Test]
     public async Task A_file_with_the_eicar_test_string_is_rejected_at_scan_and_quarantined()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         s.Supplier.Write("docs/sample.txt", Eicar.Bytes());
@@ -166,7 +153,7 @@ public class DeliveryEndToEndTests
     [Test]
     public async Task A_lightweight_tag_is_rejected_at_fetch()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         s.Supplier.Commit("release");
@@ -178,7 +165,7 @@ public class DeliveryEndToEndTests
     [Test]
     public async Task A_release_tag_that_is_moved_later_is_a_security_event()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         s.Publish("v1.0.0");
@@ -187,7 +174,7 @@ public class DeliveryEndToEndTests
         s.Supplier.Write("bin/app", "#!/bin/sh\necho other\n");
         s.Supplier.WriteChecksums();
         s.Supplier.Commit("sneaky");
-        s.Supplier.SignedTag("v1.0.0", _harness.Signer, "moved", force: true);
+        s.Supplier.SignedTag("v1.0.0", Harness.Signer, "moved", force: true);
         s.Supplier.PushTo(s.SupplierBare, force: true);
         var d = await RunRejected(s, "fetch", "FETCH-TAG-MOVED", imageAlreadyPushed: true);
         Assert.That(d.Reason, Does.StartWith("SECURITY:"));
@@ -198,7 +185,7 @@ public class DeliveryEndToEndTests
     [Test]
     public async Task A_base_image_not_on_the_allow_list_is_rejected_before_anything_is_published()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery(baseImage: "pipeline-tests/base@sha256:" + new string('a', 64));
         s.Publish("v1.0.0");
@@ -209,7 +196,7 @@ public class DeliveryEndToEndTests
     [Test]
     public async Task A_key_used_outside_its_certified_window_is_rejected_with_that_reason()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition(validUntil: "2021-01-01");
         s.WriteGoodDelivery();
         s.Publish("v1.0.0");
@@ -238,7 +225,7 @@ public class DeliveryEndToEndTests
     private async Task<bool> RegistryHasRepository(string repository)
     {
         using var http = new HttpClient();
-        using var r = await http.GetAsync($"http://{_harness.Registry}/v2/{repository}/tags/list");
+        using var r = await http.GetAsync($"http://{Harness.Registry}/v2/{repository}/tags/list");
         return r.StatusCode != HttpStatusCode.NotFound;
     }
 }

@@ -10,21 +10,8 @@ namespace Pipeline.Tests.Integration.Engine;
 /// on the checksum manifest. Each rejection is asserted by its code and reason, and the ledger
 /// records the failed check with the evidence of the checks before it.
 /// </summary>
-[Category("Integration")]
-[NonParallelizable]
-public class TrustEndToEndTests
+public class TrustEndToEndTests : DeliveryFixture
 {
-    private DeliveryHarness _harness = null!;
-
-    [OneTimeSetUp]
-    public async Task SetUp() => _harness = await DeliveryHarness.CreateAsync();
-
-    [OneTimeTearDown]
-    public async Task TearDown()
-    {
-        if (_harness is not null) await _harness.DisposeAsync();
-    }
-
     private string SshSigner(string name, SshKey key, string extra = "") => $"""
           - name: {name}
             organisation: Test Supplier GmbH
@@ -35,7 +22,7 @@ public class TrustEndToEndTests
     [Test]
     public async Task An_openpgp_signed_tag_by_a_certified_sender_is_accepted()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         var gpg = GpgKey.Create(Path.Combine(s.Root, "gnupg"));
         s.WriteDefinitionWith($"""
               - name: OpenPGP Release Key
@@ -58,11 +45,11 @@ public class TrustEndToEndTests
     [Test]
     public async Task After_a_key_rotation_old_and_new_keys_are_accepted_side_by_side()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         var newKey = SupplierRepo.NewKey(s.Root, "new");
-        s.WriteDefinitionWith(SshSigner("Old Key", _harness.Signer) + SshSigner("New Key", newKey));
+        s.WriteDefinitionWith(SshSigner("Old Key", Harness.Signer) + SshSigner("New Key", newKey));
         s.WriteGoodDelivery("1.0.0");
-        s.Publish("v1.0.0", _harness.Signer);
+        s.Publish("v1.0.0", Harness.Signer);
         s.WriteGoodDelivery("1.1.0");
         s.Publish("v1.1.0", newKey);
 
@@ -74,10 +61,10 @@ public class TrustEndToEndTests
     [Test]
     public async Task A_revoked_key_fails_even_for_an_old_tag_and_says_it_was_revoked()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteGoodDelivery();
         s.Publish("v1.0.0");
-        s.WriteDefinitionWith(SshSigner("Revoked Key", _harness.Signer, """
+        s.WriteDefinitionWith(SshSigner("Revoked Key", Harness.Signer, """
                 revoked:
                   at: 2026-06-01
                   reason: private key leaked
@@ -89,8 +76,8 @@ public class TrustEndToEndTests
     [Test]
     public async Task A_key_limited_to_some_tags_cannot_sign_others()
     {
-        var s = _harness.NewScenario();
-        s.WriteDefinitionWith(SshSigner("Hotfix Key", _harness.Signer, """
+        var s = Harness.NewScenario();
+        s.WriteDefinitionWith(SshSigner("Hotfix Key", Harness.Signer, """
                 tags: ['^v9\.']
             """));
         s.WriteGoodDelivery();
@@ -102,7 +89,7 @@ public class TrustEndToEndTests
     [Test]
     public async Task A_lower_version_after_a_higher_one_is_a_rollback_unless_allowed()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery("2.0.0");
         s.Publish("v2.0.0");
@@ -114,7 +101,7 @@ public class TrustEndToEndTests
         Assert.That(d.Reason, Does.Contain("'v1.5.0' is a lower version than 'v2.0.0'"));
 
         // The operator can allow it explicitly, for a new tag.
-        s.WriteDefinitionWith(SshSigner("Certified Release Key", _harness.Signer), "trust:\n  allowDowngrade: true");
+        s.WriteDefinitionWith(SshSigner("Certified Release Key", Harness.Signer), "trust:\n  allowDowngrade: true");
         s.WriteGoodDelivery("1.5.1");
         s.Publish("v1.5.1");
         var allowed = (await s.RunAsync()).Deliveries.Single();
@@ -124,19 +111,19 @@ public class TrustEndToEndTests
     [Test]
     public async Task A_signed_commit_behind_an_unsigned_tag_counts_only_where_the_pipeline_asks_for_it()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         Shell.Git(s.Supplier.WorkTree, "add", "-A").EnsureSuccess("add");
-        Shell.Run("git", ["-c", "gpg.format=ssh", "-c", "user.signingkey=" + _harness.Signer.PublicKeyPath, "commit", "-q", "-S", "-m", "signed release"], s.Supplier.WorkTree).EnsureSuccess("commit -S");
+        Shell.Run("git", ["-c", "gpg.format=ssh", "-c", "user.signingkey=" + Harness.Signer.PublicKeyPath, "commit", "-q", "-S", "-m", "signed release"], s.Supplier.WorkTree).EnsureSuccess("commit -S");
         s.Supplier.AnnotatedUnsignedTag("v1.0.0");
         s.Supplier.PushTo(s.SupplierBare);
 
         var d = await Rejected(s, "verify", "CHK-SIG-UNSIGNED");
         Assert.That(d.Reason, Does.Contain("is not signed"));
 
-        var t = _harness.NewScenario();
-        t.WriteDefinitionWith(SshSigner("Certified Release Key", _harness.Signer), "trust:\n  acceptSignedCommits: true");
+        var t = Harness.NewScenario();
+        t.WriteDefinitionWith(SshSigner("Certified Release Key", Harness.Signer), "trust:\n  acceptSignedCommits: true");
         Shell.Run("git", ["push", "-q", t.SupplierBare, "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"], s.Supplier.WorkTree).EnsureSuccess("push copy");
         var ok = (await t.RunAsync()).Deliveries.Single();
         Assert.That(ok.Status, Is.EqualTo(DeliveryStatus.Accepted), ok.Reason);
@@ -146,18 +133,18 @@ public class TrustEndToEndTests
     [Test]
     public async Task A_detached_manifest_signature_is_required_and_checked_when_the_pipeline_says_so()
     {
-        var s = _harness.NewScenario();
-        s.WriteDefinitionWith(SshSigner("Certified Release Key", _harness.Signer), "checksums:\n  manifest: SHA256SUMS\n  signature: detached");
+        var s = Harness.NewScenario();
+        s.WriteDefinitionWith(SshSigner("Certified Release Key", Harness.Signer), "checksums:\n  manifest: SHA256SUMS\n  signature: detached");
         s.WriteGoodDelivery();
-        Shell.Run("ssh-keygen", ["-Y", "sign", "-n", "file", "-f", _harness.Signer.PrivateKeyPath, Path.Combine(s.Supplier.WorkTree, "SHA256SUMS")]).EnsureSuccess("ssh-keygen -Y sign");
+        Shell.Run("ssh-keygen", ["-Y", "sign", "-n", "file", "-f", Harness.Signer.PrivateKeyPath, Path.Combine(s.Supplier.WorkTree, "SHA256SUMS")]).EnsureSuccess("ssh-keygen -Y sign");
         s.Publish("v1.0.0");
         var d = (await s.RunAsync()).Deliveries.Single();
         Assert.That(d.Status, Is.EqualTo(DeliveryStatus.Accepted), d.Reason);
         Assert.That(d.Entries[1].Record.Evidence["manifestSigner"], Is.EqualTo("Certified Release Key"));
 
         // The same delivery without the signature file is rejected, naming what is missing.
-        var t = _harness.NewScenario();
-        t.WriteDefinitionWith(SshSigner("Certified Release Key", _harness.Signer), "checksums:\n  manifest: SHA256SUMS\n  signature: detached");
+        var t = Harness.NewScenario();
+        t.WriteDefinitionWith(SshSigner("Certified Release Key", Harness.Signer), "checksums:\n  manifest: SHA256SUMS\n  signature: detached");
         t.WriteGoodDelivery();
         t.Publish("v1.0.0");
         var r = await Rejected(t, "verify", "CHK-MANIFEST-UNSIGNED");
@@ -167,7 +154,7 @@ public class TrustEndToEndTests
     [Test]
     public async Task A_rejected_delivery_records_the_failed_check_and_the_evidence_of_the_checks_before_it()
     {
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteDefinition();
         s.WriteGoodDelivery();
         s.Supplier.Write("bin/app", "tampered after the checksums were written");
@@ -184,7 +171,7 @@ public class TrustEndToEndTests
     {
         var mock = SigstoreMockSigner.TryCreate();
         if (mock is null) return;
-        var s = _harness.NewScenario();
+        var s = Harness.NewScenario();
         s.WriteGoodDelivery();
         var signed = mock.Sign(Path.Combine(s.Supplier.WorkTree, "SHA256SUMS"), Path.Combine(s.Root, "sigstore"));
         File.Copy(signed.Bundle, Path.Combine(s.Supplier.WorkTree, "SHA256SUMS.sigstore.json"));
@@ -197,15 +184,15 @@ public class TrustEndToEndTests
                 issuer: {signed.Issuer}
                 trustedRoot: {signed.TrustedRoot}
             """;
-        s.WriteDefinitionWith(SshSigner("Certified Release Key", _harness.Signer), Settings(signed.Identity));
+        s.WriteDefinitionWith(SshSigner("Certified Release Key", Harness.Signer), Settings(signed.Identity));
         s.Publish("v1.0.0");
         var d = (await s.RunAsync()).Deliveries.Single();
         Assert.That(d.Status, Is.EqualTo(DeliveryStatus.Accepted), d.Reason);
         Assert.That(d.Entries[1].Record.Evidence["sigstoreIdentity"], Is.EqualTo(signed.Identity));
 
         // A pipeline that expects another signer identity rejects the same delivery.
-        var t = _harness.NewScenario();
-        t.WriteDefinitionWith(SshSigner("Certified Release Key", _harness.Signer), Settings("https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main"));
+        var t = Harness.NewScenario();
+        t.WriteDefinitionWith(SshSigner("Certified Release Key", Harness.Signer), Settings("https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main"));
         Shell.Run("git", ["push", "-q", t.SupplierBare, "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"], s.Supplier.WorkTree).EnsureSuccess("push copy");
         var r = await Rejected(t, "verify", "SIG-SIGSTORE-IDENTITY");
         Assert.That(r.Reason, Does.Contain("someone/else"));
