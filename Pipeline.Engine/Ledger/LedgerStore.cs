@@ -65,6 +65,19 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
         return list;
     }
 
+    /// <summary>Every delivery of a tag name in any pipeline, first seen first.</summary>
+    public async Task<IReadOnlyList<DeliveryRow>> FindDeliveriesByTagAsync(string tag, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "select id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at " +
+            "from deliveries where tag = $1 order by started_at, id");
+        cmd.Parameters.AddWithValue(tag);
+        var list = new List<DeliveryRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) list.Add(ReadDelivery(r));
+        return list;
+    }
+
     /// <summary>
     /// Takes the per-pipeline lock (a PostgreSQL session advisory lock, so it holds across engine
     /// processes), or returns null when another run of the pipeline holds it.
