@@ -107,13 +107,15 @@ public static class PipelineCli
         }));
         root.Subcommands.Add(baseImage);
 
+        root.Subcommands.Add(AuditCommands.Create(configOption, jsonLogs, stdout, stderr));
+
         var verifyBundle = new Command("verify-bundle", "verify a Sigstore bundle offline (sigstore-conformance client protocol)");
         root.Subcommands.Add(verifyBundle);
 
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }).ConfigureAwait(false);
     }
 
-    private static async Task<PipelineEngine> Start(string? config, bool json, CancellationToken ct)
+    internal static async Task<PipelineEngine> Start(string? config, bool json, CancellationToken ct)
     {
         var log = Logging.Create(json);
         return await PipelineEngine.StartAsync(ResolveConfig(config), TimeProvider.System, log, ct).ConfigureAwait(false);
@@ -126,7 +128,7 @@ public static class PipelineCli
         return File.Exists("engine.yaml") ? "engine.yaml" : "/etc/pipeline/engine.yaml";
     }
 
-    private static async Task<int> Guard(TextWriter stderr, Func<Task<int>> body)
+    internal static async Task<int> Guard(TextWriter stderr, Func<Task<int>> body)
     {
         try
         {

@@ -42,6 +42,9 @@ public sealed class PipelineEngine : IAsyncDisposable
     /// <summary>Keys trusted for verification: the signing key and the configured retired keys.</summary>
     public Attestations.KeyRing Keys { get; }
 
+    /// <summary>The auditor's query functions over this engine's ledger.</summary>
+    public Audit.AuditService Audit => new(Ledger, Keys, Settings.Ledger.Origin);
+
     /// <summary>Loads the signing key, or in dev mode (no <c>attestation</c> section) creates one once in the work folder.</summary>
     internal static (Attestations.EngineSigningKey, Attestations.KeyRing) LoadKeys(EngineSettings settings, ILogger log)
     {
