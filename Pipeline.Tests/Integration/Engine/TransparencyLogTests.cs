@@ -312,4 +312,38 @@ public class TransparencyLogTests
         Assert.That(await audit.QueryAsync(new LeafQuery(From: DateTimeOffset.UtcNow.AddMinutes(1)), default), Is.Empty);
         Assert.That(await audit.QueryAsync(new LeafQuery(Until: DateTimeOffset.UtcNow.AddMinutes(1), Stage: "s1"), default), Has.Count.EqualTo(1));
     }
+
+    [Test]
+    public async Task Trace_names_a_material_no_earlier_stage_produced_and_an_entry_not_yet_checkpointed()
+    {
+        await using var log = await NewLogAsync(0, checkpoint: false);
+        InTotoStatement St(string stage, string subject, string? material) => new(
+            [ResourceDescriptor.Of(stage, "sha256", subject)], PredicateTypes.ForStage(stage),
+            new System.Text.Json.Nodes.JsonObject
+            {
+                ["stage"] = stage, ["verdict"] = "passed",
+                ["delivery"] = new System.Text.Json.Nodes.JsonObject { ["id"] = log.Delivery.ToString("D"), ["pipeline"] = "p", ["tag"] = "v1.0.0" },
+                ["materials"] = material is null ? new System.Text.Json.Nodes.JsonArray() : new System.Text.Json.Nodes.JsonArray(ResourceDescriptor.Of(null, "sha256", material).ToJson()),
+            });
+        StageRecord R(string stage) => new(log.Delivery, "p", stage, Verdict.Passed, null, null, null, null, new Dictionary<string, string>());
+        string H(char c) => new(c, 64);
+        await log.Store.AppendAsync(R("fetch"), St("fetch", H('a'), null), default);
+        await log.Store.AppendAsync(R("verify"), St("verify", H('b'), H('a')), default);
+        await log.Store.AppendAsync(R("scan"), St("scan", H('c'), H('f')), default); // consumes something nobody produced
+        await log.Store.CheckpointAsync(default);
+        await log.Store.AppendAsync(R("publish"), St("publish", H('d'), H('c')), default);
+
+        var trace = await log.Audit.TraceAsync(log.Delivery.ToString(), default);
+        var steps = trace.Deliveries.Single().Steps;
+        Assert.That(trace.Ok, Is.False);
+        Assert.That(steps.Select(x => x.Problems.Select(p => p.Code).ToArray()), Is.EqualTo(new[]
+        {
+            Array.Empty<string>(), [], ["TRACE-UNLINKED"], ["LOG-NOT-CHECKPOINTED"],
+        }));
+        Assert.That(steps[2].Problems[0].Message, Is.EqualTo($"entry 2 (scan) consumed sha256:{H('f')} which no earlier stage of this delivery produced"));
+        Assert.That(steps.Take(3).All(x => x.SignatureValid && x.IncludedInCheckpoint));
+        Assert.That((await log.Audit.TraceAsync("sha256:" + H('b'), default)).Deliveries.Single().DeliveryId, Is.EqualTo(log.Delivery.ToString("D")), "found by digest");
+        Assert.That((await log.Audit.TraceAsync("v1.0.0", default)).Deliveries, Has.Count.EqualTo(1), "found by tag");
+        Assert.That((await log.Audit.TraceAsync("sha256:" + H('9'), default)).Deliveries, Is.Empty);
+    }
 }
