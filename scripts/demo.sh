@@ -36,6 +36,14 @@ GIT_PASSWORD=$(cat "$PIPELINE_GIT_PASSWORD_FILE")
 printf '%s:%s\n' "$PIPELINE_GIT_USER" "$GIT_PASSWORD" >"$DEMO/secrets/git.cred"
 chmod 600 "$DEMO/secrets/git.cred"
 
+# The engine's attestation/checkpoint signing key (ECDSA P-256), kept across demo runs so that
+# the one shared ledger is signed by one key.
+ENGINE_KEY=$PIPELINE_STATE_DIR/demo/engine-attestation.pem
+if [[ ! -f $ENGINE_KEY ]]; then
+  (umask 077 && openssl ecparam -name prime256v1 -genkey -noout -out "$ENGINE_KEY")
+fi
+openssl ec -in "$ENGINE_KEY" -pubout -out "$PIPELINE_STATE_DIR/demo/engine-attestation.pub.pem" 2>/dev/null
+
 cat >"$DEMO/engine.yaml" <<YAML
 pipelines: pipelines
 workDir: work
@@ -49,6 +57,11 @@ registry:
 internalGit:
   url: $PIPELINE_GIT_HTTP/internal
   credentialsFile: secrets/git.cred
+attestation:
+  signingKeyFile: $ENGINE_KEY
+ledger:
+  checkpointDir: $PIPELINE_STATE_DIR/demo/checkpoints
+  origin: pipeline.example/demo-ledger
 YAML
 
 say "Seeding the registry with a base image built by the engine (busybox, no Docker)"
@@ -134,3 +147,7 @@ say "Ledger chain"
 "$PIPELINE" --config "$DEMO/engine.yaml" ledger --verify
 echo
 echo "image: $IMAGE"
+say "Signed ledger checkpoint ($PIPELINE_STATE_DIR/demo/checkpoints/latest.note)"
+cat "$PIPELINE_STATE_DIR/demo/checkpoints/latest.note"
+say "Audit trace of the pushed image (signed attestations, inclusion proofs, stage links)"
+"$PIPELINE" --config "$DEMO/engine.yaml" audit trace "$IMAGE"

@@ -110,6 +110,7 @@ public static class PipelineCli
         root.Subcommands.Add(PolicyCommands.Create(configOption, stdout, stderr));
         root.Subcommands.Add(QuarantineCommands.Create(configOption, stdout, stderr));
         root.Subcommands.Add(ImageCommands.Create(stdout, stderr));
+        root.Subcommands.Add(AuditCommands.Create(configOption, jsonLogs, stdout, stderr));
 
         var verifyBundle = new Command("verify-bundle", "verify a Sigstore bundle offline (sigstore-conformance client protocol)");
         root.Subcommands.Add(verifyBundle);
@@ -117,7 +118,7 @@ public static class PipelineCli
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }).ConfigureAwait(false);
     }
 
-    private static async Task<PipelineEngine> Start(string? config, bool json, CancellationToken ct)
+    internal static async Task<PipelineEngine> Start(string? config, bool json, CancellationToken ct)
     {
         var log = Logging.Create(json);
         return await PipelineEngine.StartAsync(ResolveConfig(config), TimeProvider.System, log, ct).ConfigureAwait(false);

@@ -12,9 +12,34 @@ public sealed record EngineSettings(
     DatabaseSettings Database,
     ClamdSettings Clamd,
     RegistrySettings Registry,
-    InternalGitSettings InternalGit);
+    InternalGitSettings InternalGit)
+{
+    /// <summary>How attestations and checkpoints are signed; null: dev mode (a key generated once into the work folder).</summary>
+    public AttestationSettings? Attestation { get; init; }
 
-public sealed record DatabaseSettings(string ConnectionString, string? PasswordFile);
+    /// <summary>Transparency-log settings.</summary>
+    public LedgerSettings Ledger { get; init; } = new(null, LedgerSettings.DefaultOrigin);
+}
+
+/// <summary>
+/// The main connection is the engine's role (INSERT/SELECT on ledger tables); the optional
+/// migration connection is the schema owner's. Without it the engine migrates with its own
+/// connection (dev mode).
+/// </summary>
+public sealed record DatabaseSettings(string ConnectionString, string? PasswordFile)
+{
+    public string? MigrationConnectionString { get; init; }
+    public string? MigrationPasswordFile { get; init; }
+}
+
+/// <summary><c>attestation: { signingKeyFile, verificationKeys: [...] }</c>: the engine key (ECDSA P-256 PEM) and retired keys still trusted for verification.</summary>
+public sealed record AttestationSettings(string SigningKeyFile, IReadOnlyList<string> VerificationKeyFiles);
+
+/// <summary><c>ledger: { checkpointDir, origin }</c>: where checkpoint notes are written for auditors, and the log's name in them.</summary>
+public sealed record LedgerSettings(string? CheckpointDir, string Origin)
+{
+    public const string DefaultOrigin = "pipeline.example/ledger";
+}
 
 public sealed record ClamdSettings(IReadOnlyList<string> Endpoints, int Parallelism, TimeSpan Timeout);
 
@@ -59,14 +84,48 @@ public static class EngineSettingsLoader
         var work = ResolveDir(root, "workDir", baseDir, mustExist: false);
 
         var db = root.Mapping("database", required: true);
-        string? conn = null, pwFile = null;
+        string? conn = null, pwFile = null, migConn = null, migPwFile = null;
         if (db is not null)
         {
             conn = db.String("connectionString", required: true);
             if (conn is not null && conn.Contains("password", StringComparison.OrdinalIgnoreCase))
                 db.KeyError("connectionString", "the connection string must not contain a password", "put the password in a file and name it in 'database.passwordFile'");
             pwFile = ResolveFile(db, "passwordFile", baseDir);
+            migConn = db.String("migrationConnectionString");
+            if (migConn is not null && migConn.Contains("password", StringComparison.OrdinalIgnoreCase))
+                db.KeyError("migrationConnectionString", "the connection string must not contain a password", "put the password in a file and name it in 'database.migrationPasswordFile'");
+            migPwFile = ResolveFile(db, "migrationPasswordFile", baseDir);
             db.Done();
+        }
+
+        AttestationSettings? attestation = null;
+        if (root.Has("attestation") && root.Mapping("attestation", required: true) is { } att)
+        {
+            var keyFile = ResolveFile(att, "signingKeyFile", baseDir, required: true);
+            var verification = new List<string>();
+            foreach (var v in att.StringList("verificationKeys"))
+            {
+                var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, v));
+                if (!File.Exists(full)) att.KeyError("verificationKeys", $"verification key file '{full}' does not exist");
+                verification.Add(full);
+            }
+
+            att.Done();
+            if (keyFile is not null) attestation = new AttestationSettings(keyFile, verification);
+        }
+
+        string? checkpointDir = null;
+        var origin = LedgerSettings.DefaultOrigin;
+        if (root.Has("ledger") && root.Mapping("ledger", required: true) is { } led)
+        {
+            if (led.String("checkpointDir") is { } cd) checkpointDir = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, cd));
+            if (led.String("origin") is { } o)
+            {
+                if (o.Length == 0 || o.Any(char.IsWhiteSpace)) led.KeyError("origin", "the log origin must be one word without spaces, e.g. example.org/pipeline-ledger");
+                else origin = o;
+            }
+
+            led.Done();
         }
 
         var clamd = root.Mapping("clamd", required: true);
@@ -114,9 +173,13 @@ public static class EngineSettingsLoader
 
         root.Done();
         if (errors.Any) return null;
-        return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile),
+        return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile) { MigrationConnectionString = migConn, MigrationPasswordFile = migPwFile },
             new ClamdSettings(endpoints, parallelism, timeout), new RegistrySettings(regUrl!, regCreds) { CaBundleFile = regCa, MaxAttempts = regAttempts },
-            new InternalGitSettings(gitUrl!, gitCreds));
+            new InternalGitSettings(gitUrl!, gitCreds))
+        {
+            Attestation = attestation,
+            Ledger = new LedgerSettings(checkpointDir ?? System.IO.Path.Combine(work!, "checkpoints"), origin),
+        };
     }
 
     internal static Uri? HttpUrl(MappingReader m, string key, bool required = true)

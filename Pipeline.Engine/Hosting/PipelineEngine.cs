@@ -24,7 +24,8 @@ public sealed class PipelineEngine : IAsyncDisposable
         _dataSource = dataSource;
         Time = time;
         Log = log;
-        Ledger = new LedgerStore(dataSource, time);
+        (SigningKey, Keys) = LoadKeys(settings, log);
+        Ledger = new LedgerStore(dataSource, time, new LogSigning(SigningKey, settings.Ledger.Origin, settings.Ledger.CheckpointDir));
         Runner = new DeliveryRunner(settings, Ledger, StagesFor, time, log);
     }
 
@@ -34,6 +35,42 @@ public sealed class PipelineEngine : IAsyncDisposable
     public DeliveryRunner Runner { get; }
     public TimeProvider Time { get; }
     public ILogger Log { get; }
+
+    /// <summary>The engine's attestation and checkpoint signing key.</summary>
+    public Attestations.EngineSigningKey SigningKey { get; }
+
+    /// <summary>Keys trusted for verification: the signing key and the configured retired keys.</summary>
+    public Attestations.KeyRing Keys { get; }
+
+    /// <summary>The auditor's query functions over this engine's ledger.</summary>
+    public Audit.AuditService Audit => new(Ledger, Keys, Settings.Ledger.Origin);
+
+    /// <summary>Loads the signing key, or in dev mode (no <c>attestation</c> section) creates one once in the work folder.</summary>
+    internal static (Attestations.EngineSigningKey, Attestations.KeyRing) LoadKeys(EngineSettings settings, ILogger log)
+    {
+        Attestations.EngineSigningKey key;
+        var verification = new List<Attestations.VerificationKey>();
+        if (settings.Attestation is { } a)
+        {
+            key = Attestations.EngineSigningKey.FromPemFile(a.SigningKeyFile);
+            verification.AddRange(a.VerificationKeyFiles.Select(Attestations.VerificationKey.FromPemFile));
+        }
+        else
+        {
+            var path = Path.Combine(settings.WorkDir, "keys", "engine-attestation.pem");
+            if (!File.Exists(path))
+            {
+                using var generated = Attestations.EngineSigningKey.Generate();
+                generated.WritePrivatePem(path);
+            }
+
+            key = Attestations.EngineSigningKey.FromPemFile(path);
+            log.Warning("No attestation section in the engine configuration: signing attestations with the dev key {KeyFile} (key id {KeyId}); configure attestation.signingKeyFile for production",
+                path, key.KeyId);
+        }
+
+        return (key, new Attestations.KeyRing(verification.Prepend(key.Public)));
+    }
 
     /// <summary>
     /// Loads and checks the configuration (every error at once, <see cref="ConfigurationException"/>)
@@ -47,7 +84,7 @@ public sealed class PipelineEngine : IAsyncDisposable
         var engine = new PipelineEngine(settings, pipelines, dataSource, time, log);
         try
         {
-            await engine.Ledger.MigrateAsync(ct).ConfigureAwait(false);
+            await MigrateAsync(settings, dataSource, log, ct).ConfigureAwait(false);
         }
         catch (NpgsqlException e)
         {
@@ -56,6 +93,27 @@ public sealed class PipelineEngine : IAsyncDisposable
         }
 
         return engine;
+    }
+
+    /// <summary>
+    /// Migrates as the owner role when <c>database.migrationConnectionString</c> is set (and grants
+    /// the engine role INSERT/SELECT on the ledger), else with the engine's own connection (dev mode).
+    /// </summary>
+    private static async Task MigrateAsync(EngineSettings settings, NpgsqlDataSource engineSource, ILogger log, CancellationToken ct)
+    {
+        if (settings.Database.MigrationConnectionString is not { } owner)
+        {
+            log.Warning("No database.migrationConnectionString: migrating the ledger schema with the engine's own connection (dev mode; the engine role owns the tables)");
+            await LedgerSchema.MigrateAsync(engineSource, ct).ConfigureAwait(false);
+            return;
+        }
+
+        var engineRole = new NpgsqlConnectionStringBuilder(settings.Database.ConnectionString).Username
+                         ?? throw new PipelineException("DB-ENGINE-ROLE", "database.connectionString names no Username; the engine role must be explicit when a migration connection is configured");
+        await using (var ownerSource = LedgerStore.CreateDataSource(owner, settings.Database.MigrationPasswordFile))
+            await LedgerSchema.MigrateAsync(ownerSource, engineRole, ct).ConfigureAwait(false);
+        log.Information("Ledger schema migrated as the owner role; engine role {Role} may only insert into and read the ledger tables", engineRole);
+        await LedgerSchema.CheckVersionAsync(engineSource, ct).ConfigureAwait(false);
     }
 
     public PipelineDefinition Pipeline(string name) =>
@@ -72,5 +130,9 @@ public sealed class PipelineEngine : IAsyncDisposable
         new PushStage(),
     ];
 
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        SigningKey.Dispose();
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+    }
 }

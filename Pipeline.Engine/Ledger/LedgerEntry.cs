@@ -35,6 +35,9 @@ public sealed record LedgerEntry(
     string PreviousHash,
     string EntryHash)
 {
+    /// <summary>Index of the transparency-log leaf that attests this entry (null for unsigned or pre-log entries).</summary>
+    public long? LogIndex { get; init; }
+
     /// <summary>The hash that precedes the first entry.</summary>
     public const string GenesisHash = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 

@@ -44,11 +44,78 @@ public static class LedgerSchema
             );
             create index ledger_entries_delivery on ledger_entries (delivery_id, seq);
             """),
+        (2, """
+            -- The transparency log: leaves are canonical DSSE envelopes (RFC 9162 leaf hash),
+            -- log_nodes holds every perfect subtree hash so proofs read O(log n) stored nodes,
+            -- log_checkpoints holds every signed checkpoint (C2SP signed note).
+            create table log_leaves (
+                idx bigint primary key check (idx >= 0),
+                leaf_hash bytea not null check (length(leaf_hash) = 32),
+                envelope bytea not null,
+                delivery_id uuid,
+                pipeline text not null,
+                supplier text,
+                stage text not null,
+                verdict text not null check (verdict in ('passed', 'failed')),
+                predicate_type text not null,
+                key_id text not null,
+                subjects text[] not null,
+                materials text[] not null,
+                recorded_at timestamptz not null
+            );
+            create index log_leaves_delivery on log_leaves (delivery_id, idx);
+            create index log_leaves_subjects on log_leaves using gin (subjects);
+            create index log_leaves_pipeline_time on log_leaves (pipeline, recorded_at);
+            create table log_nodes (
+                level int not null check (level >= 0 and level < 63),
+                idx bigint not null check (idx >= 0),
+                hash bytea not null check (length(hash) = 32),
+                primary key (level, idx)
+            );
+            create table log_checkpoints (
+                tree_size bigint primary key check (tree_size >= 0),
+                root_hash bytea not null check (length(root_hash) = 32),
+                note text not null,
+                key_id text not null,
+                created_at timestamptz not null
+            );
+            -- Each chained ledger entry points at the log leaf that attests it (null for entries
+            -- written before this step, or by a store without a signing key).
+            alter table ledger_entries add column log_index bigint unique references log_leaves (idx);
+
+            -- Append-only, for everyone including the owner (a superuser can still disable
+            -- triggers: that is what the Merkle log and the signed checkpoints are for).
+            create function ledger_append_only() returns trigger language plpgsql as $$
+            begin
+                raise exception 'ledger table % is append-only: % is not allowed', tg_table_name, tg_op
+                    using errcode = 'P0001', hint = 'the ledger is an audit record; append a new entry instead';
+            end
+            $$;
+            create trigger ledger_entries_append_only before update or delete on ledger_entries for each row execute function ledger_append_only();
+            create trigger ledger_entries_no_truncate before truncate on ledger_entries for each statement execute function ledger_append_only();
+            create trigger log_leaves_append_only before update or delete on log_leaves for each row execute function ledger_append_only();
+            create trigger log_leaves_no_truncate before truncate on log_leaves for each statement execute function ledger_append_only();
+            create trigger log_nodes_append_only before update or delete on log_nodes for each row execute function ledger_append_only();
+            create trigger log_nodes_no_truncate before truncate on log_nodes for each statement execute function ledger_append_only();
+            create trigger log_checkpoints_append_only before update or delete on log_checkpoints for each row execute function ledger_append_only();
+            create trigger log_checkpoints_no_truncate before truncate on log_checkpoints for each statement execute function ledger_append_only();
+            """),
     ];
+
+    /// <summary>Tables the engine may only INSERT into and SELECT from.</summary>
+    public static readonly IReadOnlyList<string> AppendOnlyTables = ["ledger_entries", "log_leaves", "log_nodes", "log_checkpoints"];
 
     public static int LatestVersion => Steps[^1].Version;
 
-    public static async Task MigrateAsync(NpgsqlDataSource dataSource, CancellationToken ct)
+    /// <summary>
+    /// Brings the schema up to date. When <paramref name="engineRole"/> is given (the engine
+    /// connects as another role than the one migrating), that role gets SELECT and INSERT only on
+    /// the ledger tables and may update the deliveries table (its status), nothing more.
+    /// </summary>
+    public static async Task MigrateAsync(NpgsqlDataSource dataSource, CancellationToken ct) => await MigrateAsync(dataSource, null, ct).ConfigureAwait(false);
+
+    /// <inheritdoc cref="MigrateAsync(NpgsqlDataSource, CancellationToken)"/>
+    public static async Task MigrateAsync(NpgsqlDataSource dataSource, string? engineRole, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using (var lk = new NpgsqlCommand("select pg_advisory_lock($1)", conn))
@@ -81,6 +148,8 @@ public static class LedgerSchema
 
                 await tx.CommitAsync(ct).ConfigureAwait(false);
             }
+
+            if (engineRole is not null) await GrantAsync(conn, engineRole, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -89,4 +158,32 @@ public static class LedgerSchema
             await unlock.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Checks (as the engine role, which cannot migrate) that the schema is exactly this engine's version.</summary>
+    public static async Task CheckVersionAsync(NpgsqlDataSource dataSource, CancellationToken ct)
+    {
+        await using var q = dataSource.CreateCommand("select coalesce(max(version), 0) from schema_migrations");
+        var current = Convert.ToInt32(await q.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        if (current > LatestVersion)
+            throw new PipelineException("DB-SCHEMA-NEWER", $"the database schema is version {current}, newer than this engine knows ({LatestVersion}); upgrade the engine");
+        if (current < LatestVersion)
+            throw new PipelineException("DB-SCHEMA-OLD", $"the database schema is version {current}, this engine needs {LatestVersion}; run the engine with database.migrationConnectionString (the owner role)");
+    }
+
+    private static async Task GrantAsync(NpgsqlConnection conn, string role, CancellationToken ct)
+    {
+        var r = QuoteIdent(role);
+        var tables = string.Join(", ", AppendOnlyTables);
+        var sql = $"""
+            grant usage on schema public to {r};
+            revoke all on {tables}, deliveries, schema_migrations from {r};
+            grant select, insert on {tables} to {r};
+            grant select, insert, update on deliveries to {r};
+            grant select on schema_migrations to {r};
+            """;
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    internal static string QuoteIdent(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

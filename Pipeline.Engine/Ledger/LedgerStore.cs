@@ -27,7 +27,12 @@ public sealed record DeliveryRow(
 /// Deliveries and the hash-chained stage ledger in PostgreSQL. Appends are serialised by an
 /// advisory lock so that concurrent engines keep one gap-free order.
 /// </summary>
-public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time)
+/// <remarks>
+/// With a <see cref="LogSigning"/> every appended entry is also attested: the stage's in-toto
+/// statement is signed into a DSSE envelope and appended as a leaf of the Merkle transparency log
+/// in the same transaction, and the entry records the leaf's index (<see cref="LedgerEntry.LogIndex"/>).
+/// </remarks>
+public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, LogSigning? signing = null)
 {
     private const long AppendLockKey = 0x5049504C_4C454447; // "PIPLLEDG"
 
@@ -39,6 +44,12 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time)
     }
 
     public Task MigrateAsync(CancellationToken ct) => LedgerSchema.MigrateAsync(dataSource, ct);
+
+    /// <summary>The transparency log over the same database.</summary>
+    public TransparencyLog Log { get; } = new(dataSource);
+
+    /// <summary>How this store signs, or null (unsigned legacy mode: entries get no log leaf).</summary>
+    public LogSigning? Signing => signing;
 
     /// <summary>Every delivery recorded for this tag name, first seen first.</summary>
     public async Task<IReadOnlyList<DeliveryRow>> FindDeliveriesAsync(string pipeline, string tag, CancellationToken ct)
@@ -63,6 +74,19 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time)
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false)) tags.Add(r.GetString(0));
         return tags.Count == 0 ? null : tags.Max(Comparer<string>.Create(Vcs.VersionOrder.Compare));
+    }
+
+    /// <summary>Every delivery of a tag name in any pipeline, first seen first.</summary>
+    public async Task<IReadOnlyList<DeliveryRow>> FindDeliveriesByTagAsync(string tag, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "select id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at " +
+            "from deliveries where tag = $1 order by started_at, id");
+        cmd.Parameters.AddWithValue(tag);
+        var list = new List<DeliveryRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) list.Add(ReadDelivery(r));
+        return list;
     }
 
     /// <summary>
@@ -142,8 +166,21 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time)
     }
 
     /// <summary>Seals <paramref name="record"/> into the chain and returns the stored entry.</summary>
-    public async Task<LedgerEntry> AppendAsync(StageRecord record, CancellationToken ct)
+    public Task<LedgerEntry> AppendAsync(StageRecord record, CancellationToken ct) => AppendAsync(record, null, ct);
+
+    /// <summary>
+    /// Seals <paramref name="record"/> into the chain and, when the store signs, appends the signed
+    /// <paramref name="statement"/> (or one made from the record) to the transparency log, atomically.
+    /// </summary>
+    public async Task<LedgerEntry> AppendAsync(StageRecord record, Attestations.InTotoStatement? statement, CancellationToken ct)
     {
+        byte[]? envelope = null;
+        if (signing is not null)
+        {
+            statement ??= Attestations.StageAttestations.FromRecord(record, time.GetUtcNow());
+            envelope = Attestations.DsseEnvelope.Sign(Attestations.DsseEnvelope.InTotoPayloadType, statement.ToJsonBytes(), signing.Key).CanonicalBytes();
+        }
+
         await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
         await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock($1)", conn, tx))
@@ -166,9 +203,19 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time)
 
         var at = LedgerEntry.TruncateToMicroseconds(time.GetUtcNow());
         var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
+        long? logIndex = null;
+        if (envelope is not null)
+        {
+            var facts = Attestations.StatementFacts.Of(statement!);
+            logIndex = await TransparencyLog.AppendAsync(conn, tx, envelope, record.DeliveryId, record.Pipeline, facts.Supplier, record.Stage,
+                record.Verdict == Verdict.Passed ? "passed" : "failed", statement!.PredicateType, signing!.Key.KeyId,
+                statement.Subjects.SelectMany(x => x.DigestStrings).Distinct().ToList(),
+                statement.Materials.SelectMany(x => x.DigestStrings).Distinct().ToList(), at, ct).ConfigureAwait(false);
+        }
+
         await using (var ins = new NpgsqlCommand(
-                         "insert into ledger_entries(seq, delivery_id, pipeline, stage, verdict, reason_code, reason, input_digest, output_digest, evidence, recorded_at, prev_hash, entry_hash) " +
-                         "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", conn, tx))
+                         "insert into ledger_entries(seq, delivery_id, pipeline, stage, verdict, reason_code, reason, input_digest, output_digest, evidence, recorded_at, prev_hash, entry_hash, log_index) " +
+                         "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)", conn, tx))
         {
             ins.Parameters.AddWithValue(seq);
             ins.Parameters.AddWithValue(record.DeliveryId);
@@ -183,18 +230,85 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time)
             ins.Parameters.AddWithValue(at);
             ins.Parameters.AddWithValue(prev);
             ins.Parameters.AddWithValue(hash);
+            ins.Parameters.Add(new NpgsqlParameter { Value = (object?)logIndex ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
             await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
         await tx.CommitAsync(ct).ConfigureAwait(false);
-        return new LedgerEntry(seq, record, at, prev, hash);
+        return new LedgerEntry(seq, record, at, prev, hash) { LogIndex = logIndex };
+    }
+
+    /// <summary>
+    /// Signs a checkpoint of the log as it is now (size and root from stored nodes), stores it, and
+    /// writes it to the checkpoint folder as <c>checkpoint-SIZE.note</c> and <c>latest.note</c>. When a
+    /// checkpoint of this size exists, that one is returned (and written again).
+    /// </summary>
+    /// <exception cref="PipelineException">LOG-NOT-SIGNING when the store has no signing key.</exception>
+    public async Task<CheckpointRow> CheckpointAsync(CancellationToken ct)
+    {
+        var s = signing ?? throw new PipelineException("LOG-NOT-SIGNING", "this ledger has no signing key configured (attestation.signingKeyFile)");
+        CheckpointRow row;
+        await using (var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false))
+        await using (var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false))
+        {
+            await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock($1)", conn, tx))
+            {
+                lk.Parameters.AddWithValue(AppendLockKey);
+                await lk.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            long size;
+            await using (var q = new NpgsqlCommand("select coalesce(max(idx) + 1, 0) from log_leaves", conn, tx))
+                size = Convert.ToInt64(await q.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+            var root = await TransparencyLog.ComputeAsync(conn, tx, r => MerkleProofs.Root(size, r), ct).ConfigureAwait(false);
+            var note = CheckpointNote.Sign(s.Origin, size, root, s.Key, s.SignerName);
+            var at = LedgerEntry.TruncateToMicroseconds(time.GetUtcNow());
+            await using (var ins = new NpgsqlCommand(
+                             "insert into log_checkpoints (tree_size, root_hash, note, key_id, created_at) values ($1, $2, $3, $4, $5) on conflict (tree_size) do nothing", conn, tx))
+            {
+                ins.Parameters.AddWithValue(size);
+                ins.Parameters.AddWithValue(root);
+                ins.Parameters.AddWithValue(note);
+                ins.Parameters.AddWithValue(s.Key.KeyId);
+                ins.Parameters.AddWithValue(at);
+                await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await using (var get = new NpgsqlCommand("select tree_size, root_hash, note, key_id, created_at from log_checkpoints where tree_size = $1", conn, tx))
+            {
+                get.Parameters.AddWithValue(size);
+                await using var r = await get.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await r.ReadAsync(ct).ConfigureAwait(false);
+                row = new CheckpointRow(r.GetInt64(0), (byte[])r[1], r.GetString(2), r.GetString(3), r.GetFieldValue<DateTimeOffset>(4));
+            }
+
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+        }
+
+        if (s.CheckpointDir is { } dir)
+        {
+            Directory.CreateDirectory(dir);
+            WriteAtomically(Path.Combine(dir, $"checkpoint-{row.TreeSize:D12}.note"), row.Note);
+            WriteAtomically(Path.Combine(dir, "latest.note"), row.Note);
+            var pub = Path.Combine(dir, $"engine-key-{s.Key.KeyId[..16]}.pub.pem");
+            if (!File.Exists(pub)) WriteAtomically(pub, s.Key.Public.PublicKeyPem + "\n");
+        }
+
+        return row;
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        var tmp = path + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
+        File.WriteAllText(tmp, text);
+        File.Move(tmp, path, overwrite: true);
     }
 
     /// <summary>Entries of one delivery, or the whole ledger when <paramref name="deliveryId"/> is null, in order.</summary>
     public async Task<IReadOnlyList<LedgerEntry>> ReadAsync(Guid? deliveryId, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "select seq, delivery_id, pipeline, stage, verdict, reason_code, reason, input_digest, output_digest, evidence, recorded_at, prev_hash, entry_hash " +
+            "select seq, delivery_id, pipeline, stage, verdict, reason_code, reason, input_digest, output_digest, evidence, recorded_at, prev_hash, entry_hash, log_index " +
             "from ledger_entries where ($1::uuid is null or delivery_id = $1) order by seq");
         cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)deliveryId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Uuid });
         var list = new List<LedgerEntry>();
@@ -205,7 +319,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time)
                 r.GetGuid(1), r.GetString(2), r.GetString(3), r.GetString(4) == "passed" ? Verdict.Passed : Verdict.Failed,
                 NullableString(r, 5), NullableString(r, 6), NullableString(r, 7), NullableString(r, 8),
                 EvidenceJson.Deserialize(r.GetString(9)));
-            list.Add(new LedgerEntry(r.GetInt64(0), rec, r.GetFieldValue<DateTimeOffset>(10), r.GetString(11), r.GetString(12)));
+            list.Add(new LedgerEntry(r.GetInt64(0), rec, r.GetFieldValue<DateTimeOffset>(10), r.GetString(11), r.GetString(12)) { LogIndex = r.IsDBNull(13) ? null : r.GetInt64(13) });
         }
 
         return list;

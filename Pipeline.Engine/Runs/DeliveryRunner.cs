@@ -1,3 +1,5 @@
+using System.Text.Json;
+using Pipeline.Engine.Attestations;
 using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Definitions;
 using Pipeline.Engine.Ledger;
@@ -62,14 +64,16 @@ public sealed class DeliveryRunner(
 
         var context = new DeliveryContext(id, definition, settings, mirror, tag, workDir, time) { FirstSeenObjectId = firstSeenObjectId, LastAcceptedTag = lastAccepted };
         var entries = new List<LedgerEntry>();
+        var statements = new List<InTotoStatement>();
         foreach (var stage in stagesFor(definition))
         {
             StageRecord record;
+            StageOutcome? outcome = null;
             string? failCode = null, failMessage = null;
             context.StageEvidence.Clear();
             try
             {
-                var outcome = await stage.ExecuteAsync(context, ct).ConfigureAwait(false);
+                outcome = await stage.ExecuteAsync(context, ct).ConfigureAwait(false);
                 // A copy: a stage may hand back the context's working evidence map, which the next stage reuses.
                 record = new StageRecord(id, definition.Name, stage.Name, Verdict.Passed, null, null, outcome.InputDigest, outcome.OutputDigest,
                     new Dictionary<string, string>(outcome.Evidence, StringComparer.Ordinal));
@@ -88,21 +92,24 @@ public sealed class DeliveryRunner(
             {
                 record = new StageRecord(id, definition.Name, stage.Name, Verdict.Failed, "ENG-CANCELLED", "the run was cancelled (engine shutting down)", null, null,
                     new Dictionary<string, string>());
-                entries.Add(await ledger.AppendAsync(record, CancellationToken.None).ConfigureAwait(false));
+                entries.Add(await ledger.AppendAsync(record, Attest(context, stage.Name, null, record, statements), CancellationToken.None).ConfigureAwait(false));
                 await ledger.FinishDeliveryAsync(id, DeliveryStatus.Running, "ENG-CANCELLED", "cancelled; the next run retries this tag", null, CancellationToken.None).ConfigureAwait(false);
+                await CheckpointAsync(dlog, CancellationToken.None).ConfigureAwait(false);
                 throw;
             }
 
-            entries.Add(await ledger.AppendAsync(record, ct).ConfigureAwait(false));
+            entries.Add(await ledger.AppendAsync(record, Attest(context, stage.Name, outcome, record, statements), ct).ConfigureAwait(false));
             if (failCode is null) continue;
 
             var quarantine = Quarantine(definition, id, workDir, tag, failCode, failMessage!, stage.Name);
             await ledger.FinishDeliveryAsync(id, DeliveryStatus.Rejected, failCode, failMessage, null, ct).ConfigureAwait(false);
+            await CheckpointAsync(dlog, ct).ConfigureAwait(false);
             dlog.Warning("Delivery {DeliveryId} rejected at {Stage}: {Code}; files kept in quarantine at {Quarantine}", id, stage.Name, failCode, quarantine);
             return new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Rejected, failCode, failMessage, entries, [], quarantine);
         }
 
         await ledger.FinishDeliveryAsync(id, DeliveryStatus.Accepted, null, null, string.Join(" ", context.PushedImages), ct).ConfigureAwait(false);
+        await CheckpointAsync(dlog, ct).ConfigureAwait(false);
         TryDelete(workDir);
         dlog.Information("Delivery {DeliveryId} accepted: {Images}", id, context.PushedImages);
         return new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Accepted, null, null, entries, context.PushedImages.ToArray(), null);
@@ -122,6 +129,30 @@ public sealed class DeliveryRunner(
     /// <summary>Failures that point at an attack rather than a mistake; logged as security events.</summary>
     internal static bool IsSecurityEvent(string code) =>
         code is "FETCH-TAG-MOVED" or "CHK-ROLLBACK" or "CHK-SIG-REVOKED" or "CHK-GIT-003" || code.StartsWith("FETCH-UNSAFE", StringComparison.Ordinal);
+
+    /// <summary>The stage's in-toto statement (null when the ledger does not sign).</summary>
+    private InTotoStatement? Attest(DeliveryContext context, string stage, StageOutcome? outcome, StageRecord record, List<InTotoStatement> statements)
+    {
+        if (ledger.Signing is null) return null;
+        var statement = StageAttestations.Build(context, stage, outcome, record.ReasonCode, record.Reason, time.GetUtcNow(), statements);
+        statements.Add(statement);
+        return statement;
+    }
+
+    /// <summary>Signs a checkpoint after every delivery; a failure is logged (the next delivery or <c>pipeline audit checkpoint</c> makes one).</summary>
+    private async Task CheckpointAsync(ILogger dlog, CancellationToken ct)
+    {
+        if (ledger.Signing is null) return;
+        try
+        {
+            var cp = await ledger.CheckpointAsync(ct).ConfigureAwait(false);
+            dlog.Information("Ledger checkpoint signed: size {TreeSize}, root {Root}", cp.TreeSize, Convert.ToHexStringLower(cp.RootHash));
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or IOException or PipelineException)
+        {
+            dlog.Error("Could not sign a ledger checkpoint: {Error}; run 'pipeline audit checkpoint'", e.Message);
+        }
+    }
 
     /// <summary>Moves the delivery's files to a read-only quarantine folder with a report for the security team.</summary>
     private string Quarantine(PipelineDefinition definition, Guid id, string workDir, TagInfo tag, string code, string message, string stage) =>

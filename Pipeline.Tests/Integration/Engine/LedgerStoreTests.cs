@@ -38,6 +38,7 @@ public class LedgerStoreTests
     [Test]
     public async Task A_row_changed_or_deleted_behind_the_engines_back_is_detected()
     {
+        // Triggers refuse UPDATE/DELETE; a superuser disables them (session_replication_role) to tamper.
         await using var db = await TestDatabase.CreateAsync();
         await using var ds = db.DataSource();
         var store = new LedgerStore(ds, TimeProvider.System);
@@ -46,11 +47,11 @@ public class LedgerStoreTests
         await store.StartDeliveryAsync(id, "p", "v1", "abc", default);
         for (var i = 0; i < 4; i++) await store.AppendAsync(Rec(id, "s" + i), default);
 
-        await using (var cmd = ds.CreateCommand("update ledger_entries set verdict = 'failed' where seq = 2"))
+        await using (var cmd = ds.CreateCommand("set session_replication_role = replica; update ledger_entries set verdict = 'failed' where seq = 2"))
             await cmd.ExecuteNonQueryAsync();
         Assert.That(await store.VerifyChainAsync(default), Is.EqualTo("entry 2 was changed after it was recorded"));
 
-        await using (var cmd = ds.CreateCommand("update ledger_entries set verdict = 'passed' where seq = 2; delete from ledger_entries where seq = 3"))
+        await using (var cmd = ds.CreateCommand("set session_replication_role = replica; update ledger_entries set verdict = 'passed' where seq = 2; delete from ledger_entries where seq = 3"))
             await cmd.ExecuteNonQueryAsync();
         Assert.That(await store.VerifyChainAsync(default), Is.EqualTo("entry 3 is missing (found 4 next)"));
     }
