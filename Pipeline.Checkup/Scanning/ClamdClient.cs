@@ -219,7 +219,9 @@ public sealed class ClamdClient(ClamdEndpoint endpoint, ClamdClientOptions optio
         return await ReadReplyAsync(socket, io, ct).ConfigureAwait(false);
     }
 
-    private async Task<Socket> ConnectAsync(CancellationToken ct)
+    private Task<Socket> ConnectAsync(CancellationToken ct) => ConnectAsync(Endpoint, _options, ct);
+
+    internal static async Task<Socket> ConnectAsync(ClamdEndpoint Endpoint, ClamdClientOptions _options, CancellationToken ct)
     {
         var endPoint = Endpoint.ToEndPoint();
         var socket = Endpoint.IsUnixSocket
@@ -298,7 +300,7 @@ public sealed class ClamdClient(ClamdEndpoint endpoint, ClamdClientOptions optio
         return Encoding.UTF8.GetString(reply.GetBuffer(), 0, (int)reply.Length).TrimEnd('\n', '\r');
     }
 
-    private static async Task<int> FillAsync(Stream content, Memory<byte> chunk, CancellationToken ct)
+    internal static async Task<int> FillAsync(Stream content, Memory<byte> chunk, CancellationToken ct)
     {
         var total = 0;
         while (total < chunk.Length)
