@@ -143,6 +143,13 @@ public sealed class ClamdSession : IAsyncDisposable
                 }
                 if (content is not null) await SendStreamAsync(content, ct).ConfigureAwait(false);
             }
+            catch (ContentReadFailure f)
+            {
+                // Half a stream was sent: the session is out of step, and the error is the caller's to see.
+                Fault(new ClamdException(ClamdErrors.Protocol, $"a stream sent to clamd at {Endpoint} was aborted by the client ({f.InnerException!.Message}).", true), readerGone: false);
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(f.InnerException!).Throw();
+                throw;
+            }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {
                 // clamd may have answered (e.g. "INSTREAM size limit exceeded. ERROR") and closed: the reader
@@ -182,7 +189,15 @@ public sealed class ClamdSession : IAsyncDisposable
         {
             while (true)
             {
-                var n = await ClamdClient.FillAsync(content, buffer.AsMemory(4, ClamdClient.ChunkSize), ct).ConfigureAwait(false);
+                int n;
+                try
+                {
+                    n = await ClamdClient.FillAsync(content, buffer.AsMemory(4, ClamdClient.ChunkSize), ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    throw new ContentReadFailure(e); // the caller's stream failed, not clamd
+                }
                 BinaryPrimitives.WriteUInt32BigEndian(buffer, (uint)n);
                 await SendAllAsync(_socket, buffer.AsMemory(0, 4 + n), Endpoint, _options, ct).ConfigureAwait(false);
                 if (n == 0) break;
@@ -354,6 +369,8 @@ public sealed class ClamdSession : IAsyncDisposable
         _stop.Dispose();
         _write.Dispose();
     }
+
+    private sealed class ContentReadFailure(Exception inner) : Exception(inner.Message, inner);
 
     private static string Clip(string s) => s.Length > 200 ? s[..200] + "..." : s;
 }

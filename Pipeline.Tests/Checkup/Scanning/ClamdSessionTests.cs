@@ -211,4 +211,40 @@ public class ClamdSessionTests
         Assert.That(e!.Code, Is.EqualTo(ClamdErrors.NoHealthyEndpoint));
         Assert.That(e.Message, Does.Contain("Nothing is accepted unscanned"));
     }
+
+    [Test]
+    public async Task A_failing_content_stream_is_the_callers_error_and_closes_the_session()
+    {
+        await using var fake = new FakeClamd(async s =>
+        {
+            await FakeClamd.ReadExactly(s, "zIDSESSION\0zINSTREAM\0".Length);
+            await Task.Delay(3000);
+        });
+        await using var session = await ClamdSession.OpenAsync(ClamdEndpoint.Parse(fake.Endpoint), Fast, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<IOException>(() => session.ScanAsync(new BrokenStream(), CancellationToken.None));
+        Assert.That(e!.Message, Is.EqualTo("disk went away"));
+        Assert.That(session.IsFaulted, Is.True, "half a stream was sent; nothing more may go over this session");
+        var next = await Assert.ThrowsAsync<ClamdException>(() => session.ScanAsync(new MemoryStream("x"u8.ToArray()), CancellationToken.None));
+        Assert.That(next!.Message, Does.Contain("aborted by the client"));
+    }
+
+    private sealed class BrokenStream : Stream
+    {
+        private int _reads;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (_reads++ > 0) throw new IOException("disk went away");
+            Array.Fill(buffer, (byte)'a', offset, Math.Min(count, 100));
+            return Math.Min(count, 100);
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }
