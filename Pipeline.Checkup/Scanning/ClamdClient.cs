@@ -231,8 +231,22 @@ public sealed class ClamdClient(ClamdEndpoint endpoint, ClamdClientOptions optio
         timeout.CancelAfter(_options.ConnectTimeout);
         try
         {
-            await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
-            return socket;
+            while (true)
+            {
+                try
+                {
+                    await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
+                    return socket;
+                }
+                catch (SocketException e) when (Endpoint.IsUnixSocket && e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain)
+                {
+                    // A full listen backlog (clamd's MaxConnectionQueueLength) on a Unix socket: clamd is busy, not gone.
+                    // Wait a little and try again until the connect timeout says otherwise.
+                    socket.Dispose();
+                    await Task.Delay(5, timeout.Token).ConfigureAwait(false);
+                    socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                }
+            }
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {

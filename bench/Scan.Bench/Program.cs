@@ -29,11 +29,13 @@ GC.Collect();
 ResetPeak();
 
 var transport = opts.Endpoints[0].StartsWith("unix://", StringComparison.Ordinal) && !opts.NoFdPass ? "FILDES" : "INSTREAM";
-// Parallelism: by default clamd's MaxThreads (from STATS) — more in-flight scans only queue inside clamd.
+// Parallelism: sized from clamd's MaxThreads (from STATS).
 var endpoints = opts.Endpoints.Select(ClamdEndpoint.Parse).ToList();
 using var probe = new ClamdPool(endpoints, new ClamdPoolOptions { UseSessions = false }, TimeProvider.System);
 var stats = (await probe.StatsAsync(CancellationToken.None)).First().Stats;
-if (opts.Parallel <= 0) opts = opts with { Parallel = Math.Max(1, stats.MaxThreads) };
+// Default: 4 x MaxThreads in flight, so clamd always has queued work and never waits for this (possibly
+// descheduled) client between two files; clamd itself runs at most MaxThreads at once.
+if (opts.Parallel <= 0) opts = opts with { Parallel = Math.Max(1, stats.MaxThreads) * 4 };
 Console.WriteLine($"clamd config ({opts.ClamdConf}):");
 foreach (var line in File.ReadLines(opts.ClamdConf).Where(l => l.Length > 0 && !l.StartsWith('#')))
     Console.WriteLine("  " + line);
@@ -55,7 +57,8 @@ async Task<string> RunOurs(ClamdPool p)
 {
     var infected = 0;
     var errors = 0;
-    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = opts.Parallel }, async (f, ct) =>
+    // Largest first, as PolicyScanner does (clamdscan goes in directory order).
+    await Parallel.ForEachAsync(files.OrderByDescending(f => f.Size), new ParallelOptions { MaxDegreeOfParallelism = opts.Parallel }, async (f, ct) =>
     {
         var full = Path.Combine(opts.Dir, f.Rel);
         using var handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
@@ -86,14 +89,24 @@ var modes = new List<(string Name, Func<Task<string>> Run)>
 };
 var times = modes.ToDictionary(m => m.Name, _ => new List<double>());
 var notes = new Dictionary<string, string>();
+// One untimed warm-up round of every mode (JIT, connections, clamd's threads, caches), then the timed rounds.
+foreach (var (name, run) in modes)
+{
+    var sw = Stopwatch.StartNew();
+    await run();
+    Console.Error.WriteLine(string.Create(inv, $"  warm-up (not counted): {name}: {sw.Elapsed.TotalSeconds:0.00} s"));
+}
 for (var round = 0; round < opts.Rounds; round++)
 {
     // Rotate the order every round so that no mode always runs first/after the same neighbour.
     foreach (var (name, run) in modes.Skip(round % modes.Count).Concat(modes.Take(round % modes.Count)))
     {
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         notes[name] = await run();
         times[name].Add(sw.Elapsed.TotalSeconds);
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        if (!name.StartsWith("clamdscan", StringComparison.Ordinal)) notes[name] += string.Create(inv, $"; client CPU {cpu:0.00} s");
         Console.Error.WriteLine(string.Create(inv, $"  round {round + 1}/{opts.Rounds}: {name}: {sw.Elapsed.TotalSeconds:0.00} s"));
     }
 }
