@@ -228,6 +228,57 @@ public class ClamdSessionTests
         Assert.That(next!.Message, Does.Contain("aborted by the client"));
     }
 
+    [Test]
+    public async Task A_full_unix_listen_backlog_means_busy_not_unreachable()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"pipeline-backlog-{Guid.NewGuid():N}.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen(1);
+        var fillers = new List<Socket>();
+        try
+        {
+            // Fill the backlog until the kernel refuses with EAGAIN (what a busy clamd's full MaxConnectionQueueLength looks like).
+            var full = false;
+            for (var k = 0; k < 16 && !full; k++)
+            {
+                var f = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+                try { f.Connect(new UnixDomainSocketEndPoint(path)); fillers.Add(f); }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain) { f.Dispose(); full = true; }
+            }
+            Assert.That(full, Is.True, "the test needs a full backlog");
+            var client = new ClamdClient(ClamdEndpoint.Parse("unix://" + path), new ClamdClientOptions { ConnectTimeout = TimeSpan.FromSeconds(10), ReadTimeout = TimeSpan.FromSeconds(10) });
+            var ping = client.PingAsync(CancellationToken.None);
+            await Task.Delay(200);
+            Assert.That(ping.IsCompleted, Is.False, ping.Exception?.InnerException?.Message ?? "the connect gave up while the backlog was full");
+            // "clamd" catches up: accept everything, answer PING on the connection that asks.
+            var server = Task.Run(async () =>
+            {
+                while (true)
+                {
+                    var c = await listener.AcceptAsync();
+                    _ = Task.Run(async () =>
+                    {
+                        using (c)
+                        {
+                            var buf = new byte[6];
+                            var got = 0;
+                            while (got < 6) { var n = await c.ReceiveAsync(buf.AsMemory(got)); if (n == 0) return; got += n; }
+                            if (Encoding.ASCII.GetString(buf) == "zPING\0") await c.SendAsync("PONG\0"u8.ToArray());
+                        }
+                    });
+                }
+            });
+            foreach (var f in fillers) f.Dispose();
+            await ping; // throws CHK-AV-002 Unreachable without the retry on a full backlog
+        }
+        finally
+        {
+            foreach (var f in fillers) f.Dispose();
+            File.Delete(path);
+        }
+    }
+
     private sealed class BrokenStream : Stream
     {
         private int _reads;
