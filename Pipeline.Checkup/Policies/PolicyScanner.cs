@@ -144,7 +144,10 @@ public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
 
         var now = time.GetUtcNow();
         var results = new ConcurrentBag<FileVerdict>();
-        await Parallel.ForEachAsync(relativePaths, new ParallelOptions { MaxDegreeOfParallelism = pool.Parallelism, CancellationToken = ct },
+        // Largest files first: the long scans start early, so the end of a delivery is not one big file on one
+        // clamd thread while the others idle (results are sorted by path below, so the order is not visible).
+        var largestFirst = relativePaths.OrderByDescending(p => sizes[p]).ThenBy(p => p, StringComparer.Ordinal).ToList();
+        await Parallel.ForEachAsync(largestFirst, new ParallelOptions { MaxDegreeOfParallelism = pool.Parallelism, CancellationToken = ct },
             async (rel, token) =>
             {
                 var verdict = await ScanFileAsync(root, rel, sizes[rel], policy, profile, now, token).ConfigureAwait(false);

@@ -219,7 +219,9 @@ public sealed class ClamdClient(ClamdEndpoint endpoint, ClamdClientOptions optio
         return await ReadReplyAsync(socket, io, ct).ConfigureAwait(false);
     }
 
-    private async Task<Socket> ConnectAsync(CancellationToken ct)
+    private Task<Socket> ConnectAsync(CancellationToken ct) => ConnectAsync(Endpoint, _options, ct);
+
+    internal static async Task<Socket> ConnectAsync(ClamdEndpoint Endpoint, ClamdClientOptions _options, CancellationToken ct)
     {
         var endPoint = Endpoint.ToEndPoint();
         var socket = Endpoint.IsUnixSocket
@@ -229,8 +231,22 @@ public sealed class ClamdClient(ClamdEndpoint endpoint, ClamdClientOptions optio
         timeout.CancelAfter(_options.ConnectTimeout);
         try
         {
-            await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
-            return socket;
+            while (true)
+            {
+                try
+                {
+                    await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
+                    return socket;
+                }
+                catch (SocketException e) when (Endpoint.IsUnixSocket && e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain)
+                {
+                    // A full listen backlog (clamd's MaxConnectionQueueLength) on a Unix socket: clamd is busy, not gone.
+                    // Wait a little and try again until the connect timeout says otherwise.
+                    socket.Dispose();
+                    await Task.Delay(5, timeout.Token).ConfigureAwait(false);
+                    socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                }
+            }
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -298,7 +314,7 @@ public sealed class ClamdClient(ClamdEndpoint endpoint, ClamdClientOptions optio
         return Encoding.UTF8.GetString(reply.GetBuffer(), 0, (int)reply.Length).TrimEnd('\n', '\r');
     }
 
-    private static async Task<int> FillAsync(Stream content, Memory<byte> chunk, CancellationToken ct)
+    internal static async Task<int> FillAsync(Stream content, Memory<byte> chunk, CancellationToken ct)
     {
         var total = 0;
         while (total < chunk.Length)

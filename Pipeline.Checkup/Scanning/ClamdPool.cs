@@ -15,6 +15,15 @@ public sealed record ClamdPoolOptions
     /// </summary>
     public bool PassFileDescriptors { get; init; } = true;
 
+    /// <summary>
+    /// Scan over long-lived IDSESSION connections (several scans pipelined per connection, clamd runs them on its
+    /// thread pool) instead of one connection per file. Default true.
+    /// </summary>
+    public bool UseSessions { get; init; } = true;
+
+    /// <summary>How many IDSESSION connections each endpoint gets (scans are spread over them by load). Default 2.</summary>
+    public int SessionsPerEndpoint { get; init; } = 2;
+
     /// <summary>Timeouts of each connection.</summary>
     public ClamdClientOptions Client { get; init; } = new();
 }
@@ -29,8 +38,10 @@ public sealed record ClamdEndpointHealth(ClamdEndpoint Endpoint, bool Healthy, D
 /// sent again to the next healthy one. With no healthy endpoint left the scan fails closed with
 /// <see cref="ClamdErrors.NoHealthyEndpoint"/>: nothing is ever reported clean without a verdict.
 /// </summary>
-public sealed class ClamdPool : IDisposable
+public sealed class ClamdPool : IDisposable, IAsyncDisposable
 {
+    private readonly ClamdSession?[][] _sessions;
+    private readonly SemaphoreSlim[] _opening;
     private readonly ClamdClient[] _clients;
     private readonly DateTimeOffset?[] _downUntil;
     private readonly string?[] _lastError;
@@ -52,6 +63,9 @@ public sealed class ClamdPool : IDisposable
         _downUntil = new DateTimeOffset?[_clients.Length];
         _lastError = new string?[_clients.Length];
         _slots = new SemaphoreSlim(options.Parallelism, options.Parallelism);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.SessionsPerEndpoint, 1);
+        _sessions = _clients.Select(_ => new ClamdSession?[options.SessionsPerEndpoint]).ToArray();
+        _opening = _clients.Select(_ => new SemaphoreSlim(1, 1)).ToArray();
     }
 
     public int Parallelism => _options.Parallelism;
@@ -115,6 +129,11 @@ public sealed class ClamdPool : IDisposable
                 ClamdScanResult result;
                 try
                 {
+                    if (_options.UseSessions)
+                    {
+                        result = await ScanInSessionAsync(i, open, file, ct).ConfigureAwait(false);
+                        return (result, client.Endpoint);
+                    }
                     if (file is not null && _options.PassFileDescriptors && client.Endpoint.IsUnixSocket)
                     {
                         result = await client.ScanFileDescriptorAsync(file, ct).ConfigureAwait(false);
@@ -153,6 +172,87 @@ public sealed class ClamdPool : IDisposable
         {
             _slots.Release();
         }
+    }
+
+    /// <summary>
+    /// One scan on a session of endpoint <paramref name="i"/>. A session that drops (or times out) before answering
+    /// is replaced and the scan sent again once on a fresh one; if that drops too and clamd still answers PING,
+    /// the file gets an <see cref="ClamdVerdict.Error"/> verdict (never clean); if clamd is gone, the transient
+    /// exception makes the caller take the endpoint out. Protocol violations (non-transient) abort the scan.
+    /// </summary>
+    private async Task<ClamdScanResult> ScanInSessionAsync(int i, Func<Stream> open, Microsoft.Win32.SafeHandles.SafeFileHandle? file, CancellationToken ct)
+    {
+        ClamdException? dropped = null;
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            var session = await GetSessionAsync(i, ct).ConfigureAwait(false);
+            try
+            {
+                if (file is not null && _options.PassFileDescriptors && session.Endpoint.IsUnixSocket)
+                    return await session.ScanFileDescriptorAsync(file, ct).ConfigureAwait(false);
+                var stream = open();
+                await using (stream.ConfigureAwait(false))
+                    return await session.ScanAsync(stream, ct).ConfigureAwait(false);
+            }
+            catch (ClamdException e) when (e.IsTransient)
+            {
+                Retire(i, session);
+                dropped = e;
+            }
+        }
+        // Dropped twice without an answer: is clamd still there? (A transient failure here takes the endpoint out.)
+        await _clients[i].PingAsync(ct).ConfigureAwait(false);
+        return new ClamdScanResult(ClamdVerdict.Error, null, $"connection closed by clamd without an answer, twice, on fresh sessions ({dropped!.Message})");
+    }
+
+    /// <summary>The least busy open session of endpoint <paramref name="i"/>, opening one when a slot is free or dead.</summary>
+    private async Task<ClamdSession> GetSessionAsync(int i, CancellationToken ct)
+    {
+        var slots = _sessions[i];
+        ClamdSession? best = null;
+        var free = -1;
+        lock (_gate)
+        {
+            for (var k = 0; k < slots.Length; k++)
+            {
+                var s = slots[k];
+                if (s is null || s.IsFaulted) { if (free < 0) free = k; continue; }
+                if (best is null || s.InFlight < best.InFlight) best = s;
+            }
+            if (best is not null && (best.InFlight == 0 || free < 0)) return best;
+        }
+        await _opening[i].WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            lock (_gate)
+            {
+                free = Array.FindIndex(slots, s => s is null || s.IsFaulted);
+                if (free < 0) return slots.Where(s => s is not null).MinBy(s => s!.InFlight)!;
+            }
+            var opened = await ClamdSession.OpenAsync(_clients[i].Endpoint, _options.Client, ct).ConfigureAwait(false);
+            ClamdSession? old;
+            lock (_gate)
+            {
+                old = slots[free];
+                slots[free] = opened;
+            }
+            if (old is not null) _ = old.DisposeAsync().AsTask();
+            return opened;
+        }
+        finally
+        {
+            _opening[i].Release();
+        }
+    }
+
+    private void Retire(int i, ClamdSession session)
+    {
+        lock (_gate)
+        {
+            var k = Array.IndexOf(_sessions[i], session);
+            if (k >= 0) _sessions[i][k] = null;
+        }
+        _ = session.DisposeAsync().AsTask();
     }
 
     private async Task<T> RunAsync<T>(Func<ClamdClient, CancellationToken, Task<T>> call, CancellationToken ct)
@@ -203,5 +303,29 @@ public sealed class ClamdPool : IDisposable
         }
     }
 
-    public void Dispose() => _slots.Dispose();
+    /// <summary>Ends every open session (<c>zEND</c>) and closes it.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        List<ClamdSession> open;
+        lock (_gate)
+        {
+            open = _sessions.SelectMany(s => s).OfType<ClamdSession>().ToList();
+            foreach (var s in _sessions) Array.Clear(s);
+        }
+        foreach (var s in open) await s.DisposeAsync().ConfigureAwait(false);
+        Dispose();
+    }
+
+    public void Dispose()
+    {
+        List<ClamdSession> open;
+        lock (_gate)
+        {
+            open = _sessions.SelectMany(s => s).OfType<ClamdSession>().ToList();
+            foreach (var s in _sessions) Array.Clear(s);
+        }
+        foreach (var s in open) s.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(3));
+        _slots.Dispose();
+        foreach (var o in _opening) o.Dispose();
+    }
 }

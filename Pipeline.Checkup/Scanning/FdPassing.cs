@@ -15,6 +15,31 @@ internal static partial class FdPassing
     [DllImport("libc", SetLastError = true)]
     private static extern nint sendmsg(nint socket, nint message, int flags);
 
+    private const int EAgain = 11;
+
+    /// <summary>
+    /// Like <see cref="Send"/>, for a socket that may have a full send buffer (pipelined sessions): waits until
+    /// it is writable again, at most <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task SendAsync(Socket socket, nint fd, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (true)
+        {
+            try
+            {
+                Send(socket, fd);
+                return;
+            }
+            catch (SocketException e) when (e.ErrorCode == EAgain || e.SocketErrorCode == SocketError.WouldBlock)
+            {
+                if (Environment.TickCount64 > deadline)
+                    throw new ClamdException(ClamdErrors.Timeout, $"passing a file to clamd stalled for more than {timeout.TotalSeconds:0.###} s.", true);
+                await Task.Delay(1, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>Sends one dummy byte with <paramref name="fd"/> attached.</summary>
     public static void Send(Socket socket, nint fd)
     {

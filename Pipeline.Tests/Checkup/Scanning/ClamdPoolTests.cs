@@ -37,7 +37,7 @@ public class ClamdPoolTests
         await using var ok = AlwaysOk();
         var time = new ManualTime(DateTimeOffset.Parse("2026-03-01T00:00:00Z"));
         var dead = DeadEndpoint();
-        using var pool = new ClamdPool([ClamdEndpoint.Parse(dead), ClamdEndpoint.Parse(ok.Endpoint)], new ClamdPoolOptions { Parallelism = 2, RetryAfter = TimeSpan.FromMinutes(1) }, time);
+        using var pool = new ClamdPool([ClamdEndpoint.Parse(dead), ClamdEndpoint.Parse(ok.Endpoint)], new ClamdPoolOptions { Parallelism = 2, RetryAfter = TimeSpan.FromMinutes(1), UseSessions = false }, time);
         var opened = 0;
         var (result, endpoint) = await pool.ScanAsync(() => { opened++; return new MemoryStream("data"u8.ToArray()); }, CancellationToken.None);
 
