@@ -17,10 +17,13 @@
     const i = d.indexOf(":");
     return i > 0 && d.length > i + 17 ? d.slice(0, i + 17) + "…" : d;
   }
+  function shortName(n) {
+    return n.length > 34 ? "…" + n.slice(n.length - 33) : n;
+  }
   function digests(list) {
     return (list || []).map((r) => {
       const ds = Object.entries(r.digest || {}).map(([a, v]) => a + ":" + v);
-      return (r.name ? r.name + " " : "") + ds.map(short).join(" ");
+      return (r.name ? shortName(r.name) + " " : "") + ds.map(short).join(" ");
     });
   }
   function field(box, label, value, title) {
@@ -69,8 +72,11 @@
     box.appendChild(checks);
     field(box, "log #", r.logIndex);
     if (r.reasonCode) field(box, "reason", r.reasonCode + ": " + (r.reason || ""));
-    field(box, "signer", r.signer);
-    field(box, "policy", short(r.policyDigest), r.policyDigest);
+    // Who signed the supplier's tag and under which policy is decided at verify; the other stages repeat it.
+    if (name === "verify" || !step.ok) {
+      field(box, "signer", r.signer);
+      field(box, "policy", short(r.policyDigest), r.policyDigest);
+    }
     field(box, "engine key", r.keyId ? r.keyId.slice(0, 16) : "", r.keyId);
     for (const d of digests(r.materials)) field(box, "in", d);
     for (const d of digests(r.subjects)) field(box, "out", d);
