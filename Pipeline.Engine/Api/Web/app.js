@@ -50,7 +50,7 @@
     if (!step) {
       box.classList.add("missing");
       box.dataset.verdict = "not-reached";
-      head.appendChild(el("span", "verdict", "not reached"));
+      head.appendChild(el("span", "verdict", "not run"));
       return box;
     }
     const r = step.record;
@@ -99,10 +99,13 @@
       cp.appendChild(el("span", "badge bad", "no verified checkpoint"));
     }
     for (const d of result.deliveries) {
-      const card = el("section", "delivery " + (d.ok ? "ok" : "broken"));
+      const failed = d.steps.find((s) => s.record.verdict !== "passed");
+      const card = el("section", "delivery " + (d.ok ? "ok" : "broken") + (failed ? " rejected" : ""));
       card.dataset.delivery = d.deliveryId;
       const h = el("h2");
       h.appendChild(document.createTextNode((d.pipeline || "?") + " · " + (d.tag || "?") + " "));
+      h.appendChild(el("span", "badge " + (failed ? "bad" : "ok"), failed ? "rejected at " + failed.record.stage : "all stages passed"));
+      h.appendChild(document.createTextNode(" "));
       h.appendChild(el("span", "badge " + (d.ok ? "ok" : "bad"), d.ok ? "chain verified" : "chain broken"));
       card.appendChild(h);
       card.appendChild(el("div", "meta", "supplier " + (d.supplier || "?") + " · delivery " + d.deliveryId));

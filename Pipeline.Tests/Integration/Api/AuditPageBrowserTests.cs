@@ -82,7 +82,7 @@ public class AuditPageBrowserTests : DeliveryFixture
         Assert.That(boxes[1].Text, Does.Contain("Certified Release Key"), "the verify box names the tag signer");
         Assert.That(boxes[5].Text, Does.Contain(_api.Digest[..23]), "the push box shows the image digest");
         Assert.That(await _browser.EvaluateAsync("document.querySelector('.delivery h2').innerText"), Is.Not.Null);
-        Assert.That((await _browser.EvaluateAsync("document.querySelector('.delivery h2').innerText"))!.GetValue<string>(), Does.Contain("chain verified"));
+        Assert.That((await _browser.EvaluateAsync("document.querySelector('.delivery h2').innerText"))!.GetValue<string>(), Does.Contain("all stages passed").And.Contain("chain verified"));
         Assert.That((await _browser.EvaluateAsync("getComputedStyle(document.querySelector('.stage.passed')).borderTopColor"))!.GetValue<string>(), Is.EqualTo("rgb(31, 122, 58)"), "passed is green");
 
         // The token stays in this tab: in sessionStorage, never in the address.
@@ -102,6 +102,8 @@ public class AuditPageBrowserTests : DeliveryFixture
             ("fetch", "passed"), ("verify", "failed"), ("scan", "not-reached"), ("publish", "not-reached"), ("build", "not-reached"), ("push", "not-reached"),
         }));
         Assert.That(boxes[1].Text, Does.Contain("CHK-SSH-005"));
+        Assert.That((await _browser.EvaluateAsync("document.querySelector('.delivery h2').innerText"))!.GetValue<string>(), Does.Contain("rejected at verify").And.Contain("chain verified"),
+            "a rejection is a verdict; the chain recording it is still intact");
         Assert.That(boxes[1].Checks, Is.EqualTo("signature=true inclusion=true links=true"), "the failure is itself signed and logged");
         Assert.That((await _browser.EvaluateAsync("getComputedStyle(document.querySelector('.stage.failed')).borderTopColor"))!.GetValue<string>(), Is.EqualTo("rgb(179, 38, 30)"), "failed is red");
         await Screenshot("rejected-delivery.png");
