@@ -270,6 +270,31 @@ public class AuditApiTests : DeliveryFixture
         Assert.That(script, Does.Not.Contain("localStorage"), "the token lives for the tab only");
     }
 
+    private static async Task<(int Rc, string Out, string Err)> Cli(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var rc = await Pipeline.Engine.Cli.PipelineCli.RunAsync(args, o, e);
+        return (rc, o.ToString(), e.ToString());
+    }
+
+    [Test]
+    public async Task Serve_refuses_a_non_loopback_bind_before_touching_anything()
+    {
+        var (rc, _, err) = await Cli("audit", "serve", "--urls", "http://0.0.0.0:8099", "--config", _api.Scenario.ConfigPath);
+        Assert.That(rc, Is.EqualTo(2));
+        Assert.That(err, Does.StartWith("API-REMOTE-BIND: refusing to listen on 'http://0.0.0.0:8099'").And.Contain("--allow-remote"));
+    }
+
+    [Test]
+    public async Task Serve_refuses_to_start_without_an_auditor_token_file()
+    {
+        var s = Harness.NewScenario();
+        var (rc, _, err) = await Cli("audit", "serve", "--urls", "http://127.0.0.1:0", "--config", s.ConfigPath);
+        Assert.That(rc, Is.EqualTo(2));
+        Assert.That(err, Does.StartWith("API-NO-TOKENS: no auditor tokens configured").And.Contain("apiTokensFile"));
+    }
+
     [Test]
     public async Task No_token_or_authorization_header_ever_reaches_the_log()
     {
