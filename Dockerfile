@@ -18,7 +18,7 @@ RUN dotnet publish Pipeline.Engine/Pipeline.Engine.csproj -c Release -r linux-x6
  && rm -f /out/*.pdb
 
 # Chiseled: no shell, no package manager, non-root user "app" (uid 1654) by default.
-FROM mcr.microsoft.com/dotnet/runtime:10.0-noble-chiseled AS runtime
+FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble-chiseled AS runtime
 WORKDIR /app
 COPY --from=build /out/ /app/
 COPY pipelines/ /etc/pipeline/pipelines/

@@ -152,12 +152,23 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
         var leafHashes = new List<byte[]>();
         var leafFacts = new Dictionary<long, (string Stage, string Verdict, Guid? Delivery)>();
         long expected = 0;
+        // Pages are read ahead while the current one is checked; hashing and signature checks of a
+        // page run in parallel, problems are then reported in log order.
+        var nextPage = ledger.Log.LeavesAsync(-1, Page, ct);
         while (true)
         {
-            var page = await ledger.Log.LeavesAsync(expected - 1, Page, ct).ConfigureAwait(false);
+            var page = await nextPage.ConfigureAwait(false);
             if (page.Count == 0) break;
-            foreach (var leaf in page)
+            nextPage = ledger.Log.LeavesAsync(page[^1].Index, Page, ct);
+            var opened = new (byte[] Hash, bool Ok, InTotoStatement? Statement, AuditProblem? Problem)[page.Count];
+            Parallel.For(0, page.Count, new ParallelOptions { CancellationToken = ct }, k =>
             {
+                var ok = TryOpen(page[k], out var st, out _, out var pr);
+                opened[k] = (Merkle.LeafHash(page[k].Envelope), ok, st, pr);
+            });
+            for (var k = 0; k < page.Count; k++)
+            {
+                var leaf = page[k];
                 if (leaf.Index != expected)
                 {
                     Add(new AuditProblem("LOG-LEAF-MISSING", $"log entry {expected} is missing (the next stored entry is {leaf.Index}): entries were deleted", expected));
@@ -165,11 +176,11 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
                     expected = leaf.Index;
                 }
 
-                var hash = Merkle.LeafHash(leaf.Envelope);
+                var (hash, opens, statement, problem) = opened[k];
                 leafHashes.Add(hash);
                 if (!hash.AsSpan().SequenceEqual(leaf.LeafHash))
                     Add(new AuditProblem("LOG-LEAF-CHANGED", $"log entry {leaf.Index}: the stored envelope does not match its leaf hash (changed after it was logged)", leaf.Index));
-                if (TryOpen(leaf, out var statement, out _, out var problem))
+                if (opens)
                 {
                     var f = StatementFacts.Of(statement!);
                     leafFacts[leaf.Index] = (f.Stage, f.Verdict, Guid.TryParse(f.DeliveryId, out var g) ? g : null);

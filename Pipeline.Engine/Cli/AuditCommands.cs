@@ -170,6 +170,30 @@ public static class AuditCommands
             return PipelineCli.Ok;
         }));
         audit.Subcommands.Add(checkpoint);
+
+        // serve
+        var urls = new Option<string>("--urls") { Description = "listen URL(s), ';'-separated; loopback only unless --allow-remote", DefaultValueFactory = _ => Api.AuditApiHost.DefaultUrl };
+        var allowRemote = new Option<bool>("--allow-remote") { Description = "allow a non-loopback bind (put TLS in front of it)" };
+        var serve = new Command("serve", "read-only HTTP API and web page for auditors (tokens from audit.apiTokensFile)");
+        serve.Options.Add(urls);
+        serve.Options.Add(allowRemote);
+        serve.SetAction((p, ct) => PipelineCli.Guard(stderr, async () =>
+        {
+            Api.AuditApiHost.CheckBind(p.GetValue(urls)!, p.GetValue(allowRemote));
+            await using var engine = await PipelineCli.Start(p.GetValue(config), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
+            await using var server = await Api.AuditApiServer.StartAsync(engine, p.GetValue(urls)!, p.GetValue(allowRemote), ct).ConfigureAwait(false);
+            stdout.WriteLine($"audit API listening on {string.Join(" ", server.Addresses)}; Ctrl-C stops it");
+            try
+            {
+                await server.WaitForShutdownAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+            }
+
+            return PipelineCli.Ok;
+        }, e => e is PipelineException pe && pe.Code.StartsWith("API-", StringComparison.Ordinal) ? PipelineCli.ConfigError : null));
+        audit.Subcommands.Add(serve);
         return audit;
     }
 

@@ -19,7 +19,13 @@ public sealed record EngineSettings(
 
     /// <summary>Transparency-log settings.</summary>
     public LedgerSettings Ledger { get; init; } = new(null, LedgerSettings.DefaultOrigin);
+
+    /// <summary>Auditor API settings (<c>audit:</c>).</summary>
+    public AuditSettings Audit { get; init; } = new(null);
 }
+
+/// <summary><c>audit: { apiTokensFile }</c>: the file listing the SHA-256 hashes of the auditors' API tokens (no file: the API refuses to start).</summary>
+public sealed record AuditSettings(string? ApiTokensFile);
 
 /// <summary>
 /// The main connection is the engine's role (INSERT/SELECT on ledger tables); the optional
@@ -128,6 +134,13 @@ public static class EngineSettingsLoader
             led.Done();
         }
 
+        string? apiTokensFile = null;
+        if (root.Has("audit") && root.Mapping("audit", required: true) is { } aud)
+        {
+            apiTokensFile = ResolveFile(aud, "apiTokensFile", baseDir);
+            aud.Done();
+        }
+
         var clamd = root.Mapping("clamd", required: true);
         IReadOnlyList<string> endpoints = [];
         int parallelism = 2;
@@ -179,6 +192,7 @@ public static class EngineSettingsLoader
         {
             Attestation = attestation,
             Ledger = new LedgerSettings(checkpointDir ?? System.IO.Path.Combine(work!, "checkpoints"), origin),
+            Audit = new AuditSettings(apiTokensFile),
         };
     }
 

@@ -239,6 +239,108 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
     }
 
     /// <summary>
+    /// Appends many records in one transaction under the one append lock: the same chain, signed
+    /// envelopes and gap-free log order as <see cref="AppendAsync(StageRecord, Attestations.InTotoStatement?, CancellationToken)"/>
+    /// called once per record, in list order, but one round of locking and COPY instead of one per
+    /// record (envelopes are signed in parallel before the lock is taken). For imports and bulk
+    /// loads; a delivery appends one entry per stage as it happens. All entries share one timestamp.
+    /// Every record's delivery must exist (<see cref="StartDeliveryAsync"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<LedgerEntry>> AppendBatchAsync(IReadOnlyList<(StageRecord Record, Attestations.InTotoStatement? Statement)> items, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0) return [];
+        var now = time.GetUtcNow();
+        var statements = new Attestations.InTotoStatement?[items.Count];
+        var envelopes = new byte[]?[items.Count];
+        if (signing is not null)
+        {
+            Parallel.For(0, items.Count, new ParallelOptions { CancellationToken = ct }, i =>
+            {
+                var st = items[i].Statement ?? Attestations.StageAttestations.FromRecord(items[i].Record, now);
+                statements[i] = st;
+                envelopes[i] = Attestations.DsseEnvelope.Sign(Attestations.DsseEnvelope.InTotoPayloadType, st.ToJsonBytes(), signing.Key).CanonicalBytes();
+            });
+        }
+
+        await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock($1)", conn, tx))
+        {
+            lk.Parameters.AddWithValue(AppendLockKey);
+            await lk.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        long seq = 1;
+        var prev = LedgerEntry.GenesisHash;
+        await using (var last = new NpgsqlCommand("select seq, entry_hash from ledger_entries order by seq desc limit 1", conn, tx))
+        await using (var r = await last.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            if (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                seq = r.GetInt64(0) + 1;
+                prev = r.GetString(1);
+            }
+        }
+
+        var at = LedgerEntry.TruncateToMicroseconds(now);
+        long? firstIndex = null;
+        if (signing is not null)
+        {
+            var leaves = new List<NewLeaf>(items.Count);
+            for (var i = 0; i < items.Count; i++)
+            {
+                var (record, _) = items[i];
+                var st = statements[i]!;
+                var facts = Attestations.StatementFacts.Of(st);
+                leaves.Add(new NewLeaf(envelopes[i]!, record.DeliveryId, record.Pipeline, facts.Supplier, record.Stage, record.Verdict == Verdict.Passed ? "passed" : "failed",
+                    st.PredicateType, signing.Key.KeyId, st.Subjects.SelectMany(x => x.DigestStrings).Distinct().ToArray(),
+                    st.Materials.SelectMany(x => x.DigestStrings).Distinct().ToArray(), at));
+            }
+
+            firstIndex = await TransparencyLog.AppendBatchAsync(conn, tx, leaves, ct).ConfigureAwait(false);
+        }
+
+        var entries = new List<LedgerEntry>(items.Count);
+        await using (var copy = await conn.BeginBinaryImportAsync(
+                         "copy ledger_entries (seq, delivery_id, pipeline, stage, verdict, reason_code, reason, input_digest, output_digest, evidence, recorded_at, prev_hash, entry_hash, log_index) from stdin (format binary)", ct).ConfigureAwait(false))
+        {
+            for (var i = 0; i < items.Count; i++)
+            {
+                var record = items[i].Record;
+                var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
+                long? logIndex = firstIndex + i;
+                await copy.StartRowAsync(ct).ConfigureAwait(false);
+                await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+                await copy.WriteAsync(record.DeliveryId, NpgsqlDbType.Uuid, ct).ConfigureAwait(false);
+                await copy.WriteAsync(record.Pipeline, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await copy.WriteAsync(record.Stage, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await copy.WriteAsync(record.Verdict == Verdict.Passed ? "passed" : "failed", NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                foreach (var v in new[] { record.ReasonCode, record.Reason, record.InputDigest, record.OutputDigest })
+                {
+                    if (v is null) await copy.WriteNullAsync(ct).ConfigureAwait(false);
+                    else await copy.WriteAsync(v, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                }
+
+                await copy.WriteAsync(EvidenceJson.Serialize(record.Evidence), NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await copy.WriteAsync(at, NpgsqlDbType.TimestampTz, ct).ConfigureAwait(false);
+                await copy.WriteAsync(prev, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await copy.WriteAsync(hash, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                if (logIndex is { } li) await copy.WriteAsync(li, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+                else await copy.WriteNullAsync(ct).ConfigureAwait(false);
+                entries.Add(new LedgerEntry(seq, record, at, prev, hash) { LogIndex = logIndex });
+                prev = hash;
+                seq++;
+            }
+
+            await copy.CompleteAsync(ct).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return entries;
+    }
+
+    /// <summary>
     /// Signs a checkpoint of the log as it is now (size and root from stored nodes), stores it, and
     /// writes it to the checkpoint folder as <c>checkpoint-SIZE.note</c> and <c>latest.note</c>. When a
     /// checkpoint of this size exists, that one is returned (and written again).

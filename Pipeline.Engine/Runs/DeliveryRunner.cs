@@ -110,6 +110,7 @@ public sealed class DeliveryRunner(
 
         await ledger.FinishDeliveryAsync(id, DeliveryStatus.Accepted, null, null, string.Join(" ", context.PushedImages), ct).ConfigureAwait(false);
         await CheckpointAsync(dlog, ct).ConfigureAwait(false);
+        await AttachAttestationsAsync(context, entries, dlog, ct).ConfigureAwait(false);
         TryDelete(workDir);
         dlog.Information("Delivery {DeliveryId} accepted: {Images}", id, context.PushedImages);
         return new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Accepted, null, null, entries, context.PushedImages.ToArray(), null);
@@ -151,6 +152,57 @@ public sealed class DeliveryRunner(
         catch (Exception e) when (e is Npgsql.NpgsqlException or IOException or PipelineException)
         {
             dlog.Error("Could not sign a ledger checkpoint: {Error}; run 'pipeline audit checkpoint'", e.Message);
+        }
+    }
+
+    /// <summary>DSSE envelopes attached as OCI referrers: the artifact type, and the annotation naming the stage.</summary>
+    public const string DsseArtifactType = "application/vnd.dsse.envelope.v1+json";
+    public const string StageAnnotation = "dev.pipeline.attestation.stage";
+    public const string LogIndexAnnotation = "dev.pipeline.attestation.log-index";
+
+    /// <summary>
+    /// Attaches every stage's signed envelope, exactly as logged, to each pushed image as an OCI
+    /// referrer (one artifact per stage). Done after acceptance because the push stage's own
+    /// attestation exists only then. A failure is logged, not fatal: the image is pushed and the
+    /// transparency log, not the registry, is the record auditors verify against.
+    /// </summary>
+    private async Task AttachAttestationsAsync(DeliveryContext context, IReadOnlyList<LedgerEntry> entries, ILogger dlog, CancellationToken ct)
+    {
+        var builds = BuildOutputs.Get(context);
+        if (ledger.Signing is null || builds is null || builds.Count == 0) return;
+        try
+        {
+            var envelopes = new List<(string Stage, long Index, string PredicateType, byte[] Envelope)>();
+            foreach (var e in entries.Where(e => e.LogIndex is not null))
+            {
+                var leaf = await ledger.Log.GetLeafAsync(e.LogIndex!.Value, ct).ConfigureAwait(false)
+                           ?? throw new PipelineException("LOG-LEAF-MISSING", $"log entry {e.LogIndex} of stage {e.Record.Stage} is not in the log");
+                envelopes.Add((leaf.Stage, leaf.Index, leaf.PredicateType, leaf.Envelope));
+            }
+
+            using var client = RegistryClients.Create(settings);
+            foreach (var build in builds)
+            {
+                var subject = build.IndexBytes is { } ib
+                    ? new Pipeline.Registry.Model.Descriptor(Pipeline.Registry.Model.MediaTypes.OciIndex, build.Digest, ib.LongLength)
+                    : build.Platforms[0].Image.ManifestDescriptor;
+                foreach (var (stage, index, predicateType, envelope) in envelopes)
+                {
+                    var blob = new Pipeline.Registry.Model.Descriptor(DsseArtifactType, Pipeline.Registry.Model.Digest.Compute(envelope), envelope.LongLength);
+                    await client.AttachArtifactAsync(build.Repository, subject, DsseArtifactType, [(blob, envelope)], new Dictionary<string, string>
+                    {
+                        [StageAnnotation] = stage,
+                        [LogIndexAnnotation] = index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        ["in-toto.io/predicate-type"] = predicateType,
+                    }, ct).ConfigureAwait(false);
+                }
+
+                dlog.Information("Attached {Count} stage attestations to {Repository}@{Digest}", envelopes.Count, build.Repository, build.Digest);
+            }
+        }
+        catch (Exception e) when (e is Pipeline.Registry.RegistryException or PipelineException or HttpRequestException or IOException)
+        {
+            dlog.Error("ATT-ATTACH-FAILED: could not attach the stage attestations to the pushed image: {Error}; they are in the transparency log ('pipeline audit export')", e.Message);
         }
     }
 

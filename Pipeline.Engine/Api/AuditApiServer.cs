@@ -1,0 +1,67 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Hosting;
+using Npgsql;
+using Pipeline.Engine.Audit;
+using Pipeline.Engine.Hosting;
+using Pipeline.Engine.Ledger;
+
+namespace Pipeline.Engine.Api;
+
+/// <summary>
+/// A running audit API for an engine: its own database connections over a ledger store that has no
+/// signing key (so nothing the API does can write a checkpoint or an entry), the engine's trusted
+/// keys, and the token file from <c>audit.apiTokensFile</c>.
+/// </summary>
+public sealed class AuditApiServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly NpgsqlDataSource _dataSource;
+
+    private AuditApiServer(WebApplication app, NpgsqlDataSource dataSource)
+    {
+        _app = app;
+        _dataSource = dataSource;
+    }
+
+    /// <summary>The bound addresses (with the real port when 0 was asked for).</summary>
+    public IReadOnlyList<string> Addresses =>
+        _app.Services.GetService(typeof(IServer)) is IServer s && s.Features.Get<IServerAddressesFeature>() is { } f ? f.Addresses.ToList() : [];
+
+    /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE, API-REMOTE-BIND, API-BAD-URL.</exception>
+    public static async Task<AuditApiServer> StartAsync(PipelineEngine engine, string urls, bool allowRemote, CancellationToken ct)
+    {
+        var bind = AuditApiHost.CheckBind(urls, allowRemote);
+        var tokensFile = engine.Settings.Audit.ApiTokensFile
+                         ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token");
+        var tokens = AuditApiTokens.Load(tokensFile);
+        var dataSource = LedgerStore.CreateDataSource(engine.Settings.Database.ConnectionString, engine.Settings.Database.PasswordFile);
+        var audit = new AuditService(new LedgerStore(dataSource, engine.Time), engine.Keys, engine.Settings.Ledger.Origin);
+        var app = AuditApiHost.Build(audit, tokens, bind, engine.Log);
+        try
+        {
+            await app.StartAsync(ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            await dataSource.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        var server = new AuditApiServer(app, dataSource);
+        engine.Log.Information("Audit API listening on {Urls} ({Count} auditor tokens{Remote})", string.Join(" ", server.Addresses), tokens.Count,
+            allowRemote ? ", remote binds allowed" : "");
+        return server;
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+    }
+}
