@@ -225,8 +225,9 @@ install_packages() {
   [[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root: install them or run as root"
   log "packages: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Downloads as root: on some machines apt's unprivileged sandbox user cannot resolve host names.
+  apt-get -o APT::Sandbox::User=root update -q
+  apt-get -o APT::Sandbox::User=root install -y -q --no-install-recommends "${missing[@]}"
 }
 
 # ---------------------------------------------------------------------------------------------
