@@ -110,9 +110,10 @@ public static class PolicyCommands
             if (Directory.Exists(path))
             {
                 root = Path.GetFullPath(path);
-                rels = Directory.EnumerateFiles(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
-                    .Where(f => new FileInfo(f).LinkTarget is null)
-                    .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/'))
+                // Links are listed (the scanner rejects them), never followed out of the folder.
+                rels = Pipeline.Checkup.Checksums.FileTree.Enumerate(root)
+                    .Where(e => e is FileInfo || e.LinkTarget is not null)
+                    .Select(e => Path.GetRelativePath(root, e.FullName).Replace('\\', '/'))
                     .Order(StringComparer.Ordinal).ToList();
             }
             else if (File.Exists(path))

@@ -115,12 +115,10 @@ public sealed class QuarantineStore(string workDir, TimeProvider time)
 
     private static void MakeReadOnly(DirectoryInfo dir)
     {
-        foreach (var f in dir.EnumerateFiles("*", SearchOption.AllDirectories))
-        {
-            if (f.LinkTarget is null) f.UnixFileMode &= ~(UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite);
-        }
-
-        foreach (var d in dir.EnumerateDirectories("*", SearchOption.AllDirectories).Append(dir))
+        // Never through a link: a chmod that follows one would change files outside the quarantine.
+        foreach (var e in Pipeline.Checkup.Checksums.FileTree.Enumerate(dir.FullName).Where(e => e.LinkTarget is null && e is FileInfo))
+            e.UnixFileMode &= ~(UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite);
+        foreach (var d in Pipeline.Checkup.Checksums.FileTree.RealDirectories(dir.FullName))
             d.UnixFileMode &= ~(UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite);
     }
 }

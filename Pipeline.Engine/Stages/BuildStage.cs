@@ -221,11 +221,12 @@ public static class DeliveryImageBuilder
         }
 
         if (target.Length > 0) entries.Add(new LayerEntry(null, target, map.DirMode));
-        foreach (var path in Directory.EnumerateFileSystemEntries(source, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+        // A link is passed on as a file entry (the layer builder rejects it), never followed.
+        foreach (var e in Pipeline.Checkup.Checksums.FileTree.Enumerate(source))
         {
-            var rel = Path.GetRelativePath(source, path).Replace('\\', '/');
-            var isDir = Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null;
-            entries.Add(new LayerEntry(isDir ? null : path, $"{target}/{rel}", isDir ? map.DirMode : map.FileMode));
+            var rel = Path.GetRelativePath(source, e.FullName).Replace('\\', '/');
+            var isDir = e is DirectoryInfo && e.LinkTarget is null;
+            entries.Add(new LayerEntry(isDir ? null : e.FullName, $"{target}/{rel}", isDir ? map.DirMode : map.FileMode));
         }
 
         return entries;

@@ -21,19 +21,28 @@ public static class ScratchBaseBuilder
         var root = Path.GetFullPath(rootfs);
         if (!Directory.Exists(root)) throw new RegistryException("REG-IMAGE-002", $"Root file system folder '{Safe.Printable(rootfs)}' does not exist.");
         var entries = new List<LayerEntry>();
-        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false, ReturnSpecialDirectories = false };
-        foreach (var path in Directory.EnumerateFileSystemEntries(root, "*", options))
+        // Walk without following links: a link is handed on as an entry (the layer builder rejects
+        // it), never descended into (.NET's recursive enumeration would follow a link to a folder).
+        var pending = new Stack<string>();
+        pending.Push(root);
+        while (pending.Count > 0)
         {
-            var target = "/" + Path.GetRelativePath(root, path).Replace(Path.DirectorySeparatorChar, '/');
-            var info = new FileInfo(path);
-            if (info.LinkTarget is null && info.Attributes.HasFlag(FileAttributes.Directory))
+            var dir = pending.Pop();
+            foreach (var path in Directory.EnumerateFileSystemEntries(dir, "*", new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false }))
             {
-                entries.Add(new LayerEntry(null, target, 0x1ED));
-                continue;
+                var target = "/" + Path.GetRelativePath(root, path).Replace(Path.DirectorySeparatorChar, '/');
+                var info = new FileInfo(path);
+                if (info.LinkTarget is null && info.Attributes.HasFlag(FileAttributes.Directory))
+                {
+                    entries.Add(new LayerEntry(null, target, 0x1ED));
+                    pending.Push(path);
+                    continue;
+                }
+                var mode = OperatingSystem.IsWindows() ? 0x1A4 : ((int)File.GetUnixFileMode(path) & 0x49) != 0 ? 0x1ED : 0x1A4;
+                entries.Add(new LayerEntry(path, target, mode));
             }
-            var mode = OperatingSystem.IsWindows() ? 0x1A4 : ((int)File.GetUnixFileMode(path) & 0x49) != 0 ? 0x1ED : 0x1A4;
-            entries.Add(new LayerEntry(path, target, mode));
         }
+
         var layer = await new LayerBuilder(store).BuildAsync(entries, modificationTime, cancellationToken: cancellationToken).ConfigureAwait(false);
         return ImageBuilder.Build(null, [layer], settings);
     }

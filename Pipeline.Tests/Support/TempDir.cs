@@ -17,8 +17,9 @@ public sealed class TempDir : IDisposable
         try
         {
             // Quarantine folders are read-only; make everything writable before removing.
-            foreach (var d in Directory.EnumerateDirectories(Path, "*", SearchOption.AllDirectories))
-                File.SetUnixFileMode(d, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            // Never through a link (a test may link to /etc): only real folders of our own.
+            foreach (var d in Pipeline.Checkup.Checksums.FileTree.RealDirectories(Path))
+                d.UnixFileMode |= UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
             Directory.Delete(Path, recursive: true);
         }
         catch (IOException)
