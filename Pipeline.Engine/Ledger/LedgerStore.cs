@@ -183,23 +183,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
 
         await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-        await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock($1)", conn, tx))
-        {
-            lk.Parameters.AddWithValue(AppendLockKey);
-            await lk.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-
-        long seq = 1;
-        var prev = LedgerEntry.GenesisHash;
-        await using (var last = new NpgsqlCommand("select seq, entry_hash from ledger_entries order by seq desc limit 1", conn, tx))
-        await using (var r = await last.ExecuteReaderAsync(ct).ConfigureAwait(false))
-        {
-            if (await r.ReadAsync(ct).ConfigureAwait(false))
-            {
-                seq = r.GetInt64(0) + 1;
-                prev = r.GetString(1);
-            }
-        }
+        var (seq, prev) = await LockAndReadChainHeadAsync(conn, tx, ct).ConfigureAwait(false);
 
         var at = LedgerEntry.TruncateToMicroseconds(time.GetUtcNow());
         var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
@@ -265,23 +249,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
 
         await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-        await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock($1)", conn, tx))
-        {
-            lk.Parameters.AddWithValue(AppendLockKey);
-            await lk.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-
-        long seq = 1;
-        var prev = LedgerEntry.GenesisHash;
-        await using (var last = new NpgsqlCommand("select seq, entry_hash from ledger_entries order by seq desc limit 1", conn, tx))
-        await using (var r = await last.ExecuteReaderAsync(ct).ConfigureAwait(false))
-        {
-            if (await r.ReadAsync(ct).ConfigureAwait(false))
-            {
-                seq = r.GetInt64(0) + 1;
-                prev = r.GetString(1);
-            }
-        }
+        var (seq, prev) = await LockAndReadChainHeadAsync(conn, tx, ct).ConfigureAwait(false);
 
         var at = LedgerEntry.TruncateToMicroseconds(now);
         long? firstIndex = null;
@@ -452,6 +420,23 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Takes the append lock for this transaction (so concurrent engines keep one gap-free order)
+    /// and returns the next sequence number and the hash it must link to.
+    /// </summary>
+    private static async Task<(long NextSequence, string PreviousHash)> LockAndReadChainHeadAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock($1)", conn, tx))
+        {
+            lk.Parameters.AddWithValue(AppendLockKey);
+            await lk.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await using var last = new NpgsqlCommand("select seq, entry_hash from ledger_entries order by seq desc limit 1", conn, tx);
+        await using var r = await last.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await r.ReadAsync(ct).ConfigureAwait(false) ? (r.GetInt64(0) + 1, r.GetString(1)) : (1, LedgerEntry.GenesisHash);
     }
 
     private static NpgsqlParameter Text(string? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
