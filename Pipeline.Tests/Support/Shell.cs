@@ -52,6 +52,28 @@ public static class Shell
 
     public static Result Git(string workDir, params string[] args) => Run("git", args, workDir);
 
+    /// <summary>Runs a tool with byte-exact stdin and stdout (raw git objects, signatures), hermetic git settings plus <paramref name="env"/>.</summary>
+    public static (int Exit, byte[] Stdout, string Stderr) RunBytes(string fileName, IEnumerable<string> args, string workDir, byte[]? stdin,
+        IReadOnlyDictionary<string, string> env)
+    {
+        var psi = new ProcessStartInfo(fileName)
+        {
+            WorkingDirectory = workDir, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["GIT_CONFIG_NOSYSTEM"] = "1";
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + fileName);
+        var stderrTask = p.StandardError.ReadToEndAsync();
+        var ms = new MemoryStream();
+        var stdoutTask = p.StandardOutput.BaseStream.CopyToAsync(ms);
+        if (stdin is not null) p.StandardInput.BaseStream.Write(stdin);
+        p.StandardInput.Close();
+        stdoutTask.Wait();
+        p.WaitForExit();
+        return (p.ExitCode, ms.ToArray(), stderrTask.Result);
+    }
+
     public static bool Exists(string tool) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, tool)));
 }

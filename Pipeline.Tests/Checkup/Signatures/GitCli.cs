@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Pipeline.Tests.Support;
 using System.Text;
 
 namespace Pipeline.Tests.Checkup.Signatures;
@@ -53,29 +53,15 @@ internal sealed class GitCli : IDisposable
         return r;
     }
 
-    private (int Exit, byte[] Stdout, string Stderr) RunRaw(string file, string cwd, byte[]? stdin, string[] args)
-    {
-        var psi = new ProcessStartInfo(file)
+    private (int Exit, byte[] Stdout, string Stderr) RunRaw(string file, string cwd, byte[]? stdin, string[] args) =>
+        Shell.RunBytes(file, args, cwd, stdin, new Dictionary<string, string>
         {
-            WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
-        };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["GIT_CONFIG_NOSYSTEM"] = "1";
-        psi.Environment["HOME"] = Dir;
-        psi.Environment["GNUPGHOME"] = GnuPgHome;
-        psi.Environment["GIT_AUTHOR_NAME"] = psi.Environment["GIT_COMMITTER_NAME"] = "Supplier Release";
-        psi.Environment["GIT_AUTHOR_EMAIL"] = psi.Environment["GIT_COMMITTER_EMAIL"] = "release@supplier.example";
-        psi.Environment["GIT_COMMITTER_DATE"] = psi.Environment["GIT_AUTHOR_DATE"] = "1700000000 +0130";
-        using var p = Process.Start(psi)!;
-        var stderrTask = p.StandardError.ReadToEndAsync();
-        var ms = new MemoryStream();
-        var stdoutTask = p.StandardOutput.BaseStream.CopyToAsync(ms);
-        if (stdin is not null) p.StandardInput.BaseStream.Write(stdin);
-        p.StandardInput.Close();
-        stdoutTask.Wait();
-        p.WaitForExit();
-        return (p.ExitCode, ms.ToArray(), stderrTask.Result);
-    }
+            ["HOME"] = Dir,
+            ["GNUPGHOME"] = GnuPgHome,
+            ["GIT_AUTHOR_NAME"] = "Supplier Release", ["GIT_COMMITTER_NAME"] = "Supplier Release",
+            ["GIT_AUTHOR_EMAIL"] = "release@supplier.example", ["GIT_COMMITTER_EMAIL"] = "release@supplier.example",
+            ["GIT_COMMITTER_DATE"] = "1700000000 +0130", ["GIT_AUTHOR_DATE"] = "1700000000 +0130",
+        });
 
     public void Dispose()
     {
