@@ -34,12 +34,31 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public NpgsqlDataSource DataSource() => NpgsqlDataSource.Create(ConnectionString);
 
+    private readonly List<string> _roles = [];
+
+    /// <summary>A fresh login role (e.g. the engine's restricted role), dropped with the database.</summary>
+    public async Task<string> CreateLoginRoleAsync()
+    {
+        var role = "pl_engine_" + Guid.NewGuid().ToString("N")[..8];
+        await using var conn = new NpgsqlConnection(_adminConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand($"create role {role} login", conn);
+        await cmd.ExecuteNonQueryAsync();
+        _roles.Add(role);
+        return role;
+    }
+
     public async ValueTask DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
         await using var conn = new NpgsqlConnection(_adminConnectionString);
         await conn.OpenAsync();
-        await using var cmd = new NpgsqlCommand($"drop database if exists {Name} with (force)", conn);
-        await cmd.ExecuteNonQueryAsync();
+        await using (var cmd = new NpgsqlCommand($"drop database if exists {Name} with (force)", conn))
+            await cmd.ExecuteNonQueryAsync();
+        foreach (var role in _roles)
+        {
+            await using var drop = new NpgsqlCommand($"drop role if exists {role}", conn);
+            await drop.ExecuteNonQueryAsync();
+        }
     }
 }

@@ -34,57 +34,39 @@ public class EngineLedgerConfigTests
     public async Task With_a_migration_connection_the_owner_migrates_and_the_engine_role_signs_with_the_configured_key()
     {
         await using var db = await TestDatabase.CreateAsync();
-        var role = "pl_engine_" + Guid.NewGuid().ToString("N")[..8];
-        var admin = TestServices.Require("PIPELINE_PG_CONN");
-        await using (var c = new NpgsqlConnection(admin))
+        var role = await db.CreateLoginRoleAsync();
+        using var dir = new TempDir("engine-cfg-");
+        using (var key = EngineSigningKey.Generate()) key.WritePrivatePem(dir.Combine("engine.pem"));
+        using (var old = EngineSigningKey.Generate()) File.WriteAllText(dir.Combine("old.pub.pem"), old.Public.PublicKeyPem);
+        var engineConn = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = role }.ConnectionString;
+        var path = Config(dir, engineConn, $"""
+              migrationConnectionString: "{db.ConnectionString}"
+            attestation:
+              signingKeyFile: engine.pem
+              verificationKeys: [old.pub.pem]
+            ledger:
+              checkpointDir: cps
+              origin: cfg.example/ledger
+            """);
+        var sink = new CapturingSink();
+        var log = sink.Logger();
+        await using (var engine = await PipelineEngine.StartAsync(path, TimeProvider.System, log, default))
         {
-            await c.OpenAsync();
-            await using var cmd = new NpgsqlCommand($"create role {role} login", c);
-            await cmd.ExecuteNonQueryAsync();
+            Assert.That(engine.SigningKey.KeyId, Is.EqualTo(VerificationKey.FromPemFile(dir.Combine("engine.pem")).KeyId));
+            Assert.That(engine.Keys.Keys, Has.Count.EqualTo(2), "signing key + retired verification key");
+            Assert.That(engine.Settings.Ledger, Is.EqualTo(new LedgerSettings(dir.Combine("cps"), "cfg.example/ledger")));
+            var id = Guid.CreateVersion7();
+            await engine.Ledger.StartDeliveryAsync(id, "p", "v1", "abc", default);
+            await engine.Ledger.AppendAsync(new Pipeline.Engine.Ledger.StageRecord(id, "p", "fetch", Pipeline.Engine.Ledger.Verdict.Passed, null, null, null, null, new Dictionary<string, string>()), default);
+            var cp = await engine.Ledger.CheckpointAsync(default);
+            Assert.That(cp.Note, Does.StartWith("cfg.example/ledger\n1\n"));
+            Assert.That(File.ReadAllText(dir.Combine("cps", "latest.note")), Is.EqualTo(cp.Note));
+            Assert.That((await engine.Audit.VerifyLogAsync(null, default)).Problems, Is.Empty);
         }
 
-        try
-        {
-            using var dir = new TempDir("engine-cfg-");
-            using (var key = EngineSigningKey.Generate()) key.WritePrivatePem(dir.Combine("engine.pem"));
-            using (var old = EngineSigningKey.Generate()) File.WriteAllText(dir.Combine("old.pub.pem"), old.Public.PublicKeyPem);
-            var engineConn = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = role }.ConnectionString;
-            var path = Config(dir, engineConn, $"""
-                  migrationConnectionString: "{db.ConnectionString}"
-                attestation:
-                  signingKeyFile: engine.pem
-                  verificationKeys: [old.pub.pem]
-                ledger:
-                  checkpointDir: cps
-                  origin: cfg.example/ledger
-                """);
-            var sink = new CapturingSink();
-            var log = sink.Logger();
-            await using (var engine = await PipelineEngine.StartAsync(path, TimeProvider.System, log, default))
-            {
-                Assert.That(engine.SigningKey.KeyId, Is.EqualTo(VerificationKey.FromPemFile(dir.Combine("engine.pem")).KeyId));
-                Assert.That(engine.Keys.Keys, Has.Count.EqualTo(2), "signing key + retired verification key");
-                Assert.That(engine.Settings.Ledger, Is.EqualTo(new LedgerSettings(dir.Combine("cps"), "cfg.example/ledger")));
-                var id = Guid.CreateVersion7();
-                await engine.Ledger.StartDeliveryAsync(id, "p", "v1", "abc", default);
-                await engine.Ledger.AppendAsync(new Pipeline.Engine.Ledger.StageRecord(id, "p", "fetch", Pipeline.Engine.Ledger.Verdict.Passed, null, null, null, null, new Dictionary<string, string>()), default);
-                var cp = await engine.Ledger.CheckpointAsync(default);
-                Assert.That(cp.Note, Does.StartWith("cfg.example/ledger\n1\n"));
-                Assert.That(File.ReadAllText(dir.Combine("cps", "latest.note")), Is.EqualTo(cp.Note));
-                Assert.That((await engine.Audit.VerifyLogAsync(null, default)).Problems, Is.Empty);
-            }
-
-            Assert.That(sink.Lines, Has.Some.Contains($"engine role \"{role}\" may only insert into and read the ledger tables"));
-            Assert.That(sink.Lines, Has.None.Contains("dev mode"));
-        }
-        finally
-        {
-            await db.DisposeAsync();
-            await using var c = new NpgsqlConnection(admin);
-            await c.OpenAsync();
-            await using var cmd = new NpgsqlCommand($"drop role if exists {role}", c);
-            await cmd.ExecuteNonQueryAsync();
-        }
+        Assert.That(sink.Lines, Has.Some.Contains($"engine role \"{role}\" may only insert into and read the ledger tables"));
+        Assert.That(sink.Lines, Has.None.Contains("dev mode"));
+    
     }
 
     [Test]
