@@ -80,6 +80,4 @@ internal static class EvidenceJson
 
     public static IReadOnlyDictionary<string, string> Deserialize(string json) =>
         JsonSerializer.Deserialize<SortedDictionary<string, string>>(json) ?? new SortedDictionary<string, string>();
-
-    public static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
 }

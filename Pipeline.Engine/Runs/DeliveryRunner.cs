@@ -168,8 +168,8 @@ public sealed class DeliveryRunner(
     /// </summary>
     private async Task AttachAttestationsAsync(DeliveryContext context, IReadOnlyList<LedgerEntry> entries, ILogger dlog, CancellationToken ct)
     {
-        var builds = BuildOutputs.Get(context);
-        if (ledger.Signing is null || builds is null || builds.Count == 0) return;
+        var builds = context.Builds;
+        if (ledger.Signing is null || builds.Count == 0) return;
         try
         {
             var envelopes = new List<(string Stage, long Index, string PredicateType, byte[] Envelope)>();

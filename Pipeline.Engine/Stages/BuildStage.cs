@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using Pipeline.Engine.Definitions;
 using Pipeline.Engine.Sbom;
 using Pipeline.Registry.Distribution;
@@ -49,7 +48,7 @@ public sealed class BuildStage : IStage
             }
             if (build.Index is not null) evidence[$"{build.Name}.index"] = build.Digest.ToString();
         }
-        BuildOutputs.Set(context, builds);
+        context.Builds = builds;
 
         var output = builds.Count == 1
             ? builds[0].Digest.ToString()
@@ -231,16 +230,6 @@ public static class DeliveryImageBuilder
 
         return entries;
     }
-}
-
-/// <summary>The build stage's results for the push stage (index, SBOMs) beyond what <see cref="DeliveryContext.Images"/> holds.</summary>
-internal static class BuildOutputs
-{
-    private static readonly ConditionalWeakTable<DeliveryContext, IReadOnlyList<DeliveryImageBuild>> Table = new();
-
-    public static void Set(DeliveryContext context, IReadOnlyList<DeliveryImageBuild> builds) => Table.AddOrUpdate(context, builds);
-
-    public static IReadOnlyList<DeliveryImageBuild>? Get(DeliveryContext context) => Table.TryGetValue(context, out var b) ? b : null;
 }
 
 /// <summary>The engine's registry client for the configured internal registry.</summary>

@@ -56,6 +56,9 @@ public sealed class DeliveryContext(
     /// <summary>Set by build: the images built, not yet pushed.</summary>
     public List<BuiltDeliveryImage> Images { get; } = [];
 
+    /// <summary>Set by build: every image per platform, its index (several platforms) and SBOMs, for push and attestation.</summary>
+    public IReadOnlyList<DeliveryImageBuild> Builds { get; set; } = [];
+
     /// <summary>Set by push: <c>registry/repository@sha256:...</c> of every pushed image.</summary>
     public List<string> PushedImages { get; } = [];
 

@@ -26,7 +26,7 @@ public sealed class PushStage : IStage
             evidence[$"{image.Name}.blobs"] = string.Create(CultureInfo.InvariantCulture, $"uploaded {result.BlobsUploaded}, present {result.BlobsSkipped}, mounted {result.BlobsMounted}");
         }
 
-        var builds = BuildOutputs.Get(context) ?? [];
+        var builds = context.Builds;
         foreach (var build in builds)
         {
             if (build.Index is not null)
