@@ -34,6 +34,8 @@ public sealed class DeliveryRunner(
 
         var deliveries = new List<DeliveryReport>();
         var skipped = new List<string>();
+        // Read once per pass; kept current as this pass accepts deliveries (rollback protection).
+        var lastAccepted = await ledger.LastAcceptedTagAsync(definition.Name, ct).ConfigureAwait(false);
         foreach (var tag in mirror.ListTags(definition.Source.TagPattern))
         {
             ct.ThrowIfCancellationRequested();
@@ -45,8 +47,10 @@ public sealed class DeliveryRunner(
             }
 
             var firstSeen = seen.Count > 0 ? seen[0].TagObjectId : null;
-            var lastAccepted = await ledger.LastAcceptedTagAsync(definition.Name, ct).ConfigureAwait(false);
-            deliveries.Add(await ProcessAsync(definition, mirror, tag, firstSeen, lastAccepted, log1, ct).ConfigureAwait(false));
+            var report = await ProcessAsync(definition, mirror, tag, firstSeen, lastAccepted, log1, ct).ConfigureAwait(false);
+            deliveries.Add(report);
+            if (report.Status == DeliveryStatus.Accepted && (lastAccepted is null || VersionOrder.Compare(tag.Name, lastAccepted) > 0))
+                lastAccepted = tag.Name;
         }
 
         log1.Information("Pipeline {Pipeline}: {New} new deliveries, {Skipped} already processed", definition.Name, deliveries.Count, skipped.Count);
