@@ -121,6 +121,38 @@ public class DaemonAndCliTests : DeliveryFixture
     }
 
     [Test]
+    public async Task An_unknown_pipeline_name_is_a_clear_error_listing_the_known_ones()
+    {
+        var s = Harness.NewScenario();
+        s.WriteDefinition();
+        var stderr = new StringWriter();
+        var rc = await PipelineCli.RunAsync(["run", "no-such-pipeline", "--config", s.ConfigPath], new StringWriter(), stderr);
+        Assert.That(rc, Is.EqualTo(PipelineCli.Failure));
+        Assert.That(stderr.ToString(), Does.StartWith("RUN-UNKNOWN-PIPELINE: no pipeline named 'no-such-pipeline'").And.Contain($"known: {s.Name}"));
+    }
+
+    [Test]
+    public async Task A_second_run_of_a_pipeline_that_is_running_is_refused_and_changes_nothing()
+    {
+        var s = Harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        s.Publish("v1.0.0");
+        await using var engine = await PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default);
+        // Another engine process holds the pipeline's lock.
+        await using (var held = await engine.Ledger.TryLockPipelineAsync(s.Name, default))
+        {
+            Assert.That(held, Is.Not.Null);
+            await using var other = await PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default);
+            var e = (await Assert.ThrowsAsync<Pipeline.Engine.PipelineException>(() => other.Runner.RunOnceAsync(other.Pipeline(s.Name), default)))!;
+            Assert.That(e.Code, Is.EqualTo("RUN-BUSY"));
+            Assert.That(await engine.Ledger.FindDeliveriesAsync(s.Name, "v1.0.0", default), Is.Empty, "the refused run recorded nothing");
+        }
+
+        Assert.That((await engine.Runner.RunOnceAsync(engine.Pipeline(s.Name), default)).Deliveries.Single().Status, Is.EqualTo(DeliveryStatus.Accepted));
+    }
+
+    [Test]
     public async Task An_unreachable_database_is_reported_with_a_code()
     {
         var s = Harness.NewScenario();
