@@ -5,6 +5,8 @@ namespace Pipeline.Tests.Support;
 /// <c>.state/services.env</c> (KEY=VALUE lines); <c>scripts/test.sh</c> exports them. A test that
 /// needs a service calls <see cref="Require"/>: when the service is not configured it fails under
 /// <c>PIPELINE_REQUIRE_SERVICES=1</c> (as in CI) and is ignored with a clear message otherwise.
+/// Every test that cannot run for want of a service, tool, file or privilege goes through
+/// <see cref="Unavailable(string)"/>: nothing may skip silently where the services are required.
 /// </summary>
 public static class TestServices
 {
@@ -27,25 +29,47 @@ public static class TestServices
         Environment.GetEnvironmentVariable(key) is { Length: > 0 } v ? v
         : Values.Value.TryGetValue(key, out var f) ? f : null;
 
+    /// <summary>True when <c>PIPELINE_REQUIRE_SERVICES=1</c> (CI, <c>scripts/test.sh</c>): a missing prerequisite fails the test.</summary>
+    public static bool ServicesRequired => Environment.GetEnvironmentVariable("PIPELINE_REQUIRE_SERVICES") == "1";
+
     /// <summary>Returns the value of a service setting, or fails/ignores the test when it is missing.</summary>
-    public static string Require(string key)
+    public static string Require(string key) =>
+        Get(key) ?? throw Unavailable($"{key} is not set: start the services with scripts/services.sh start (or run scripts/test.sh)");
+
+    /// <summary>Fails/ignores the test unless <paramref name="tool"/> is on PATH.</summary>
+    public static void RequireTool(string tool, string package)
     {
-        var value = Get(key);
-        if (value is not null) return value;
-        var message = $"{key} is not set: start the services with scripts/services.sh start (or run scripts/test.sh)";
-        if (Environment.GetEnvironmentVariable("PIPELINE_REQUIRE_SERVICES") == "1") Assert.Fail(message);
-        Assert.Ignore(message);
-        throw new InvalidOperationException(message);
+        if (!Shell.Exists(tool)) throw Unavailable($"{tool} is not installed (Debian package {package}; scripts/services.sh installs it)");
     }
 
-    /// <summary>Returns a path under ../shared, or ignores the test with a clear message when shared/ is absent.</summary>
+    /// <summary>Fails/ignores the test unless <paramref name="path"/> exists.</summary>
+    public static void RequireFile(string path, string package)
+    {
+        if (!File.Exists(path)) throw Unavailable($"{path} is absent (Debian package {package}; scripts/services.sh installs it)");
+    }
+
+    /// <summary>Returns a path under ../shared, or fails/ignores the test with a clear message when it is absent.</summary>
     public static string RequireShared(string relative)
     {
         var shared = SharedDir;
         var path = shared is null ? null : Path.Combine(shared, relative);
         if (path is null || (!File.Exists(path) && !Directory.Exists(path)))
-            Assert.Ignore($"../shared/{relative} is absent beside the checkout; this test reads it from there");
-        return path!;
+            throw Unavailable($"../shared/{relative} is absent beside the checkout; this test reads it from there");
+        return path;
+    }
+
+    /// <summary>
+    /// Ends a test that cannot run here: it FAILS with <paramref name="message"/> under
+    /// <c>PIPELINE_REQUIRE_SERVICES=1</c> and is ignored otherwise. Never returns (the return type
+    /// lets callers write <c>throw TestServices.Unavailable(...)</c>).
+    /// </summary>
+    public static Exception Unavailable(string message) => Unavailable(message, ServicesRequired);
+
+    internal static Exception Unavailable(string message, bool servicesRequired)
+    {
+        if (servicesRequired) Assert.Fail($"{message} (PIPELINE_REQUIRE_SERVICES=1: a missing prerequisite is a failure, not a skip)");
+        Assert.Ignore(message);
+        return new InvalidOperationException(message); // not reached: both assertions throw
     }
 
     private static IReadOnlyDictionary<string, string> Load()

@@ -113,7 +113,7 @@ public class RegistryPushIntegrationTests
 
         var layout = Path.Combine(_work, "layout");
         MustRun("skopeo", "copy", "--src-tls-verify=false", $"docker://{_registry}/{_repo}:v1", $"oci:{layout}:v1");
-        if (Environment.UserName != "root") Assert.Ignore("umoci unpack needs root to keep owners");
+        if (Environment.UserName != "root") throw TestServices.Unavailable("umoci unpack needs root to keep owners; run the suite as root (as CI does)");
         var bundle = Path.Combine(_work, "bundle");
         MustRun("umoci", "unpack", "--image", $"{layout}:v1", bundle);
         var hello = Path.Combine(bundle, "rootfs", "app", "bin", "hello");

@@ -122,7 +122,7 @@ public class PolicyScannerIntegrationTests(string settingKey)
     public async Task A_file_of_debians_clamav_testfiles_is_detected_by_our_database()
     {
         const string sample = "/usr/share/clamav-testfiles/clam.exe";
-        if (!File.Exists(sample)) Assert.Ignore("clamav-testfiles is not installed");
+        TestServices.RequireFile(sample, "clamav-testfiles");
         var rel = Put("bin/clam.exe", File.ReadAllBytes(sample));
         var f = (await Scan(Policy(), rel)).Files.Single();
         Assert.That(f.Outcome, Is.EqualTo(FileOutcome.Infected));
