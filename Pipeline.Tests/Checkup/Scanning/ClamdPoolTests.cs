@@ -1,19 +1,29 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Pipeline.Checkup.Scanning;
+using Pipeline.Tests.Support;
 
 namespace Pipeline.Tests.Checkup.Scanning;
 
 public class ClamdPoolTests
 {
-    private static string DeadEndpoint()
+    private readonly List<ClosedPort> _closed = [];
+
+    /// <summary>An endpoint that refuses connections until the test ends (the port stays ours, see <see cref="ClosedPort"/>).</summary>
+    private string DeadEndpoint()
     {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return $"tcp://127.0.0.1:{port}";
+        var port = new ClosedPort();
+        lock (_closed) _closed.Add(port);
+        return port.Endpoint;
+    }
+
+    [TearDown]
+    public void ReleasePorts()
+    {
+        lock (_closed)
+        {
+            foreach (var p in _closed) p.Dispose();
+            _closed.Clear();
+        }
     }
 
     private static FakeClamd AlwaysOk() => new(async s =>

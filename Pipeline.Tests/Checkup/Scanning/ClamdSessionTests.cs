@@ -1,7 +1,7 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Pipeline.Checkup.Scanning;
+using Pipeline.Tests.Support;
 
 namespace Pipeline.Tests.Checkup.Scanning;
 
@@ -196,14 +196,19 @@ public class ClamdSessionTests
     [Test]
     public async Task Pool_fails_closed_when_the_session_drops_and_clamd_is_gone()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var endpoint = $"tcp://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}";
+        // A unix socket, not a TCP port: once this "clamd" is gone, no other process can answer at its address.
+        using var dir = new TempDir("pipeline-clamd-session-");
+        var path = dir.Combine("clamd.sock");
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen();
+        var endpoint = "unix://" + path;
         var accept = Task.Run(async () =>
         {
-            using var c = await listener.AcceptTcpClientAsync();
-            await ReadSessionStreams(c.GetStream(), 1);
-            listener.Stop(); // clamd dies: the session drops and nothing listens any more
+            await using var stream = new NetworkStream(await listener.AcceptAsync(), ownsSocket: true);
+            await ReadSessionStreams(stream, 1);
+            listener.Dispose(); // clamd dies: the session drops and nothing listens any more
+            File.Delete(path);
         });
         await using var pool = new ClamdPool([ClamdEndpoint.Parse(endpoint)], new ClamdPoolOptions { Parallelism = 1, SessionsPerEndpoint = 1, Client = Fast }, TimeProvider.System);
         var e = await Assert.ThrowsAsync<ClamdException>(() => pool.ScanAsync(() => new MemoryStream("data"u8.ToArray()), CancellationToken.None));

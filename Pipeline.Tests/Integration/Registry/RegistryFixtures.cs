@@ -1,13 +1,13 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Pipeline.Tests.Support;
 
 namespace Pipeline.Tests.Integration.Registry;
 
 /// <summary>
-/// A throw-away docker-registry process on a free loopback port: plain, with bcrypt basic auth, or
-/// with TLS (self-signed, SAN IP:127.0.0.1) and basic auth. Disposed = process stopped, folder deleted.
+/// A throw-away docker-registry process on a loopback port of its own choosing: plain, with bcrypt
+/// basic auth, or with TLS (self-signed, SAN IP:127.0.0.1) and basic auth. It listens on port 0 and
+/// we read the port it got from its "listening on" log line, so no other process can take the port
+/// between our choice and its bind. Disposed = process stopped, folder deleted.
 /// </summary>
 internal sealed class ThrowAwayRegistry : IDisposable
 {
@@ -37,23 +37,22 @@ internal sealed class ThrowAwayRegistry : IDisposable
 
     public static ThrowAwayRegistry Start(bool auth, bool tls)
     {
-        if (!Shell.Exists("docker-registry")) Assert.Ignore("docker-registry is not installed");
+        TestServices.RequireTool("docker-registry", "docker-registry");
         var dir = Path.Combine(Path.GetTempPath(), "reg-fixture-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(dir);
-        var port = FreePort();
         var creds = Path.Combine(dir, "creds");
         File.WriteAllText(creds, $"{User}:{Password}\n");
         var yaml = $"""
             version: 0.1
             log:
-              level: warn
+              level: info
             storage:
               filesystem:
                 rootdirectory: {dir}/data
               delete:
                 enabled: true
             http:
-              addr: 127.0.0.1:{port}
+              addr: 127.0.0.1:0
 
             """;
         string? ca = null;
@@ -87,44 +86,33 @@ internal sealed class ThrowAwayRegistry : IDisposable
         var psi = new ProcessStartInfo("docker-registry") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add("serve");
         psi.ArgumentList.Add(Path.Combine(dir, "config.yml"));
+        var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        void OnLine(object? _, DataReceivedEventArgs e)
+        {
+            if (e.Data is null) return;
+            log.Enqueue(e.Data);
+            var m = ListeningOn.Match(e.Data);
+            if (m.Success) listening.TrySetResult(int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        }
         var process = Process.Start(psi)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        process.OutputDataReceived += OnLine;
+        process.ErrorDataReceived += OnLine;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var registry = new ThrowAwayRegistry(process, dir, port, tls, ca, creds);
-        registry.WaitReady();
-        return registry;
-    }
-
-    private void WaitReady()
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < deadline)
+        var exited = process.WaitForExitAsync();
+        var first = Task.WhenAny(listening.Task, exited, Task.Delay(TimeSpan.FromSeconds(20))).GetAwaiter().GetResult();
+        if (first != listening.Task)
         {
-            if (_process.HasExited) Assert.Fail($"docker-registry exited with {_process.ExitCode}");
-            try
-            {
-                using var c = new TcpClient();
-                c.Connect(IPAddress.Loopback, Port);
-                return;
-            }
-            catch (SocketException)
-            {
-                Thread.Sleep(50);
-            }
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            Assert.Fail($"docker-registry did not report its port ({(first == exited ? "exited with " + process.ExitCode : "20 s passed")}):\n{string.Join('\n', log)}");
         }
-        Assert.Fail("docker-registry did not listen within 20 s");
+        return new ThrowAwayRegistry(process, dir, listening.Task.Result, tls, ca, creds);
     }
 
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    /// <summary>docker-registry's line once its listener is bound: <c>msg="listening on 127.0.0.1:43683"</c> (", tls" after it with TLS).</summary>
+    private static readonly System.Text.RegularExpressions.Regex ListeningOn = new(@"msg=""listening on 127\.0\.0\.1:(\d+)");
 
     public void Dispose()
     {

@@ -1,7 +1,5 @@
 using System.Formats.Tar;
 using System.IO.Compression;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Pipeline.Checkup;
 using Pipeline.Checkup.Scanning;
@@ -127,10 +125,8 @@ public class ClamdUnreachableTests
     [Test]
     public async Task Closed_tcp_port_is_unreachable_with_a_clear_code()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        using var closed = new ClosedPort();
+        var port = closed.Port;
         var client = new ClamdClient(ClamdEndpoint.Parse($"127.0.0.1:{port}"), new ClamdClientOptions());
         var ex = await Assert.ThrowsAsync<ClamdException>(() => client.ScanAsync(new MemoryStream([1]), CancellationToken.None));
         Assert.That(ex!.Code, Is.EqualTo(ClamdErrors.Unreachable));

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Pipeline.Checkup.Policies;
 using Pipeline.Checkup.Scanning;
 using Pipeline.Tests.Integration.Checkup.Policies;
@@ -9,8 +7,8 @@ using Pipeline.Tests.Support;
 namespace Pipeline.Tests.Integration.Checkup.Scanning;
 
 /// <summary>
-/// clamd going away in the middle of a delivery. Each test starts its OWN throw-away clamd on a free
-/// port with its own configuration and database (the shared one is never stopped) and kills it.
+/// clamd going away in the middle of a delivery. Each test starts its OWN throw-away clamd on a unix
+/// socket in its own folder with its own configuration and database (the shared one is never stopped) and kills it.
 /// </summary>
 [Category("Integration")]
 [NonParallelizable]
@@ -24,20 +22,20 @@ public class ClamdOutageTests
     public async Task StartThrowAwayClamd()
     {
         TestServices.Require("PIPELINE_CLAMD_TCP");
-        if (!File.Exists("/usr/sbin/clamd")) Assert.Ignore("clamd is not installed");
+        TestServices.RequireFile("/usr/sbin/clamd", "clamav-daemon");
         _dir = new TempDir("pipeline-clamd-");
         var db = Directory.CreateDirectory(_dir.Combine("db")).FullName;
         Directory.CreateDirectory(_dir.Combine("tmp"));
         await File.WriteAllTextAsync(Path.Combine(db, "throwaway.ndb"), "Pipeline.Test.EICAR:0:*:" + Convert.ToHexStringLower(PolicyScannerIntegrationTests.Eicar) + "\n");
-        var port = FreePort();
+        // A unix socket in our own folder, not a TCP port: nothing else can take its address, before or after clamd dies.
+        var socket = _dir.Combine("clamd.sock");
         var conf = _dir.Combine("clamd.conf");
         await File.WriteAllTextAsync(conf, $"""
             Foreground yes
             LogFile {_dir.Combine("clamd.log")}
             DatabaseDirectory {db}
             TemporaryDirectory {_dir.Combine("tmp")}
-            TCPSocket {port}
-            TCPAddr 127.0.0.1
+            LocalSocket {socket}
             MaxThreads 4
             StreamMaxLength 64M
             MaxFileSize 64M
@@ -51,7 +49,7 @@ public class ClamdOutageTests
         _clamd.ErrorDataReceived += (_, _) => { };
         _clamd.BeginOutputReadLine();
         _clamd.BeginErrorReadLine();
-        _endpoint = $"tcp://127.0.0.1:{port}";
+        _endpoint = "unix://" + socket;
         var client = new ClamdClient(ClamdEndpoint.Parse(_endpoint), new ClamdClientOptions { ConnectTimeout = TimeSpan.FromSeconds(1) });
         var until = DateTime.UtcNow.AddSeconds(90);
         while (true)
@@ -83,15 +81,6 @@ public class ClamdOutageTests
             _clamd.Kill(); // only the process this test started, by its handle
             _clamd.WaitForExit(10_000);
         }
-    }
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 
     /// <summary>8 MiB of data whose reading kills clamd after the first MiB has gone out.</summary>
