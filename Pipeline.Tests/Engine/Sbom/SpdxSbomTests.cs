@@ -32,6 +32,14 @@ public class SpdxSbomTests
     }
 
     [Test]
+    public void The_sbom_with_files_and_detected_packages_is_a_valid_spdx_2_3_document()
+    {
+        using var t = new TempDir();
+        JsonSchemas.AssertSpdx(SpdxSbom.Build(Subject, Files(t)));
+        JsonSchemas.AssertSpdx(SpdxSbom.Build(Subject, []), "SBOM of an image without delivered files");
+    }
+
+    [Test]
     public void Every_file_is_listed_with_its_sha256()
     {
         using var t = new TempDir();
