@@ -65,23 +65,45 @@ public sealed class DeliveryHarness : IAsyncDisposable
         Shell.Run("git", ["init", "-q", "--bare", supplierBare]).EnsureSuccess("init supplier");
         Shell.Run("git", ["init", "-q", "--bare", internalBare]).EnsureSuccess("init internal");
 
+        var config = WriteEngineConfig(root, Database);
+        var supplier = new SupplierRepo(Path.Combine(root, "supplier-work"));
+        return new Scenario(this, name, root, config, supplier, supplierBare, internalBare, $"{http}/supplier/{name}.git");
+    }
+
+    /// <summary>
+    /// The same pipeline (name, supplier repository, definition) run by a second, independent engine:
+    /// its own folder, configuration and ledger <paramref name="database"/>. The internal repository is
+    /// emptied so the delivery is published afresh, exactly as on a new installation.
+    /// </summary>
+    public Scenario SecondInstallation(Scenario s, TestDatabase database)
+    {
+        var root = Dir.Combine(s.Name + "-second-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(Path.Combine(root, "pipelines"));
+        File.Copy(Path.Combine(s.Root, "git.cred"), Path.Combine(root, "git.cred"));
+        File.Copy(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), Path.Combine(root, "pipelines", s.Name + ".yaml"));
+        Directory.Delete(s.InternalBare, recursive: true);
+        Shell.Run("git", ["init", "-q", "--bare", s.InternalBare]).EnsureSuccess("init internal");
+        return s with { Root = root, ConfigPath = WriteEngineConfig(root, database) };
+    }
+
+    private string WriteEngineConfig(string root, TestDatabase database)
+    {
         var config = Path.Combine(root, "engine.yaml");
         File.WriteAllText(config, $"""
             pipelines: pipelines
             workDir: work
             database:
-              connectionString: "{Database.ConnectionString}"
+              connectionString: "{database.ConnectionString}"
             clamd:
               endpoints: [tcp://{TestServices.Require("PIPELINE_CLAMD_TCP")}]
               parallelism: 2
             registry:
               url: http://{Registry}
             internalGit:
-              url: {http}/internal
+              url: {TestServices.Require("PIPELINE_GIT_HTTP")}/internal
               credentialsFile: git.cred
             """);
-        var supplier = new SupplierRepo(Path.Combine(root, "supplier-work"));
-        return new Scenario(this, name, root, config, supplier, supplierBare, internalBare, $"{http}/supplier/{name}.git");
+        return config;
     }
 
     public async ValueTask DisposeAsync()

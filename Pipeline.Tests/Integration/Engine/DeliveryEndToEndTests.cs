@@ -2,6 +2,9 @@ using System.Net;
 using System.Text.Json;
 using Pipeline.Engine.Ledger;
 using Pipeline.Engine.Runs;
+using Pipeline.Engine.Sbom;
+using Pipeline.Registry.Distribution;
+using Pipeline.Registry.Model;
 using Pipeline.Tests.Support;
 
 namespace Pipeline.Tests.Integration.Engine;
@@ -48,6 +51,8 @@ public class DeliveryEndToEndTests : DeliveryFixture
         var tagged = Shell.Run("skopeo", ["inspect", "--tls-verify=false", "--format", "{{.Digest}}", $"docker://{Harness.Registry}/{s.RegistryRepository}:v1.0.0"]).EnsureSuccess("skopeo tag").Stdout.Trim();
         Assert.That(tagged, Is.EqualTo(digest));
 
+        await AssertAttachedDocumentsAreValid(s.RegistryRepository, digest);
+
         // VCS B holds the verified tag.
         Assert.That(Shell.Run("git", ["--git-dir", s.InternalBare, "rev-parse", "refs/tags/v1.0.0"]).Stdout.Trim(), Is.EqualTo(tagId));
 
@@ -66,21 +71,28 @@ public class DeliveryEndToEndTests : DeliveryFixture
         first.WriteGoodDelivery();
         first.Publish("v1.0.0");
         var a = (await first.RunAsync()).Deliveries.Single();
-
-        // Same files, same tag time: a second pipeline (another work folder, another run) must
-        // produce the identical image.
-        var second = Harness.NewScenario();
-        second.WriteDefinition();
-        Shell.Run("git", ["push", "-q", second.SupplierBare, "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"], first.Supplier.WorkTree).EnsureSuccess("push copy");
-        var b = (await second.RunAsync()).Deliveries.Single();
         Assert.That(a.Status, Is.EqualTo(DeliveryStatus.Accepted), a.Reason);
+
+        // The same pipeline on a second, independent installation (its own work folder, keys and
+        // ledger): the same tag must give the identical image, manifest and config included.
+        await using var otherLedger = await TestDatabase.CreateAsync();
+        var second = Harness.SecondInstallation(first, otherLedger);
+        var b = (await second.RunAsync()).Deliveries.Single();
         Assert.That(b.Status, Is.EqualTo(DeliveryStatus.Accepted), b.Reason);
-        string Digest(DeliveryReport d) => d.Images.Single()[(d.Images.Single().IndexOf('@') + 1)..];
-        // Only the source label (the internal repository URL) differs between the two pipelines,
-        // so compare the build stage's layer digests, which must be identical.
-        Assert.That(b.Entries.Single(e => e.Record.Stage == "build").Record.Evidence["app.layers"],
-            Is.EqualTo(a.Entries.Single(e => e.Record.Stage == "build").Record.Evidence["app.layers"]));
-        Assert.That(Digest(a), Does.StartWith("sha256:"));
+        Assert.That(b.DeliveryId, Is.Not.EqualTo(a.DeliveryId), "two independent runs");
+
+        Assert.That(b.Images, Has.Count.EqualTo(1));
+        Assert.That(b.Images, Is.EqualTo(a.Images), "manifest digest (image@sha256:...) identical");
+        Assert.That(a.Images.Single(), Does.Contain("@sha256:"));
+        var build = (DeliveryReport d) => d.Entries.Single(e => e.Record.Stage == "build").Record;
+        Assert.That(build(b).OutputDigest, Is.EqualTo(build(a).OutputDigest), "the build stage's output digest (manifest or index)");
+        string[] kinds = [".layers", ".image", ".index", ".sbom"];
+        var digests = (DeliveryReport d) => build(d).Evidence.Where(e => kinds.Any(k => e.Key.EndsWith(k, StringComparison.Ordinal)))
+            .OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
+        Assert.That(digests(a).Select(e => e.Key), Is.SupersetOf(new[] { "app.image", "app.layers", "app.sbom" }));
+        Assert.That(digests(b), Is.EqualTo(digests(a)), "layer, manifest and SBOM digests");
+        var config = (string image) => Shell.Run("skopeo", ["inspect", "--tls-verify=false", "--raw", "--config", "docker://" + image]).EnsureSuccess("skopeo --config").Stdout;
+        Assert.That(config(b.Images.Single()), Is.EqualTo(config(a.Images.Single())), "config byte for byte");
     }
 
     [Test]
@@ -220,6 +232,40 @@ public class DeliveryEndToEndTests : DeliveryFixture
         }
 
         return d;
+    }
+
+    /// <summary>Every statement (DSSE payload) and SBOM attached to the image is valid against its schema; one of each stage and the SBOM are there.</summary>
+    private async Task AssertAttachedDocumentsAreValid(string repository, string imageDigest)
+    {
+        using var client = new RegistryClient(RegistryEndpoint.Parse(Harness.Registry));
+        var stages = new List<string>();
+        var sboms = 0;
+        foreach (var referrer in await client.ListReferrersAsync(repository, Digest.Parse(imageDigest)))
+        {
+            var manifest = ImageManifest.Parse((await client.GetManifestAsync(repository, referrer.Digest.ToString())).Bytes);
+            foreach (var layer in manifest.Layers)
+            {
+                var blob = new MemoryStream();
+                await client.GetBlobAsync(repository, layer.Digest, blob);
+                if (referrer.ArtifactType == SpdxSbom.MediaType)
+                {
+                    JsonSchemas.AssertSpdx(blob.ToArray(), "attached SBOM");
+                    sboms++;
+                    continue;
+                }
+
+                Assert.That(referrer.ArtifactType, Is.EqualTo(DeliveryRunner.DsseArtifactType));
+                using var envelope = JsonDocument.Parse(blob.ToArray());
+                var payload = Convert.FromBase64String(envelope.RootElement.GetProperty("payload").GetString()!);
+                JsonSchemas.AssertStatement(payload, "attached statement");
+                using var statement = JsonDocument.Parse(payload);
+                var type = statement.RootElement.GetProperty("predicateType").GetString()!;
+                stages.Add(type == "https://slsa.dev/provenance/v1" ? "build" : type.Split('/')[^2]);
+            }
+        }
+
+        Assert.That(sboms, Is.EqualTo(1), "one SBOM attached");
+        Assert.That(stages, Is.SupersetOf(new[] { "fetch", "verify", "scan", "publish", "build" }), "a statement of each stage before the push is attached");
     }
 
     private async Task<bool> RegistryHasRepository(string repository)
