@@ -58,4 +58,25 @@ public class JsonSchemasTests
         Assert.That(JsonSchemas.Errors(JsonSchemas.Spdx23, Json(doc)), Is.Empty);
         Assert.That(JsonSchemas.Errors(JsonSchemas.Spdx23, Json(doc.Replace("\"spdxVersion\":\"SPDX-2.3\",", ""))), Has.Some.Contains("spdxVersion"));
     }
+
+    [Test]
+    public void Every_predicate_type_the_engine_writes_has_a_published_schema()
+    {
+        foreach (var stage in new[] { "fetch", "verify", "scan", "publish", "build", "push" })
+            Assert.That(JsonSchemas.Predicate($"https://pipeline.example/attestations/{stage}/v1"), Is.Not.Null, stage);
+        Assert.That(JsonSchemas.Predicate("https://pipeline.example/buildtypes/delivery-image/v1"), Is.Not.Null, "the build's SLSA buildType");
+    }
+
+    [Test]
+    public void A_predicate_that_breaks_its_published_schema_is_named()
+    {
+        var subject = $$$"""{"digest":{"sha256":"{{{Sha}}}"}}""";
+        const string predicate = """{"stage":"scan","verdict":"maybe","delivery":{"id":"not-a-uuid","pipeline":"p"},"finishedOn":"2025-01-02T03:04:05Z","materials":[],"evidence":{}}""";
+        var ex = Assert.Throws<AssertionException>(() =>
+        {
+            using var isolated = new NUnit.Framework.Internal.TestExecutionContext.IsolatedContext();
+            JsonSchemas.AssertStatementAndPredicate(Json(Statement(subject, "https://pipeline.example/attestations/scan/v1", predicate)));
+        });
+        Assert.That(ex!.Message, Does.Contain("https://pipeline.example/attestations/scan/v1").And.Contain("/verdict").And.Contain("/delivery/id"));
+    }
 }

@@ -234,7 +234,10 @@ public class DeliveryEndToEndTests : DeliveryFixture
         return d;
     }
 
-    /// <summary>Every statement (DSSE payload) and SBOM attached to the image is valid against its schema; one of each stage and the SBOM are there.</summary>
+    /// <summary>
+    /// Every statement (DSSE payload) attached to the image is valid against the in-toto/SLSA schemas and
+    /// its predicate against our published schema (docs/attestations); the SBOM against SPDX 2.3.
+    /// </summary>
     private async Task AssertAttachedDocumentsAreValid(string repository, string imageDigest)
     {
         using var client = new RegistryClient(RegistryEndpoint.Parse(Harness.Registry));
@@ -257,7 +260,7 @@ public class DeliveryEndToEndTests : DeliveryFixture
                 Assert.That(referrer.ArtifactType, Is.EqualTo(DeliveryRunner.DsseArtifactType));
                 using var envelope = JsonDocument.Parse(blob.ToArray());
                 var payload = Convert.FromBase64String(envelope.RootElement.GetProperty("payload").GetString()!);
-                JsonSchemas.AssertStatement(payload, "attached statement");
+                JsonSchemas.AssertStatementAndPredicate(payload, "attached statement");
                 using var statement = JsonDocument.Parse(payload);
                 var type = statement.RootElement.GetProperty("predicateType").GetString()!;
                 stages.Add(type == "https://slsa.dev/provenance/v1" ? "build" : type.Split('/')[^2]);

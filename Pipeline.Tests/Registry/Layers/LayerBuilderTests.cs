@@ -1,9 +1,9 @@
-using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
 using Pipeline.Registry;
 using Pipeline.Registry.Layers;
 using Pipeline.Registry.Model;
+using Pipeline.Tests.Support;
 
 namespace Pipeline.Tests.Registry.Layers;
 
@@ -55,16 +55,8 @@ public class LayerBuilderTests
         new(null, "/opt/app/data", Octal("750"), 1000, 1000),
     ];
 
-    private static string Run(string file, string args)
-    {
-        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEnd();
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.That(p.ExitCode, Is.Zero, $"{file} {args} failed: {err}");
-        return output;
-    }
+    private static string Run(string file, string args) =>
+        Shell.Run(file, args.Split(' ', StringSplitOptions.RemoveEmptyEntries)).EnsureSuccess($"{file} {args}").Stdout;
 
     [Test]
     public async Task Same_input_from_different_folders_gives_identical_blobs()
