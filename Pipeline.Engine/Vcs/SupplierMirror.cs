@@ -68,7 +68,7 @@ public sealed class SupplierMirror : IDisposable
             result.Add(new TagInfo(name, target.Sha, target is TagAnnotation));
         }
 
-        result.Sort((a, b) => VersionOrder.Compare(a.Name, b.Name));
+        result.Sort((a, b) => VersionOrder.SortCompare(a.Name, b.Name));
         return result;
     }
 
