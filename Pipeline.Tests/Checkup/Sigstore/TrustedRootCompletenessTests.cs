@@ -104,6 +104,24 @@ public class TrustedRootCompletenessTests
         foreach (var f in roots) Assert.DoesNotThrow(() => TrustedRoot.Parse(File.ReadAllText(f)), f);
     }
 
+    [Test]
+    public void For_a_pipeline_an_incomplete_root_is_the_operators_configuration_error_not_a_finding_about_the_delivery()
+    {
+        var root = Root();
+        At(root, "timestampAuthorities", 0)["validFor"]!.AsObject().Remove("start");
+        var tmp = Directory.CreateTempSubdirectory("trust-root-");
+        try
+        {
+            var file = Path.Combine(tmp.FullName, "trusted_root.json");
+            File.WriteAllText(file, root.ToJsonString());
+            var ex = Assert.Throws<Pipeline.Engine.PipelineException>(() => Pipeline.Engine.Trust.SigstoreTrustRoots.Load(file));
+            Assert.That(ex!.Code, Is.EqualTo("CFG-SIGSTORE-ROOT"));
+            Assert.That(ex.Message, Does.Contain(file).And.Contain("timestampAuthorities[0].validFor.start is missing"));
+            Assert.That(Pipeline.Engine.Trust.SigstoreTrustRoots.Load(Path.Combine(TestServices.RequireShared(Case), "trusted_root.json")).Tlogs, Is.Not.Empty);
+        }
+        finally { tmp.Delete(true); }
+    }
+
     private static (int Code, string Out, string Err) Cli(string caseDir, JsonObject root)
     {
         var tmp = Directory.CreateTempSubdirectory("trust-root-");
