@@ -45,9 +45,13 @@ public static class StageAttestations
                 AddScanVerdict(previous, materials);
                 break;
             case "build":
+                // A multi-platform image is tagged, and its attestations attached, as the index: it is a subject too.
+                foreach (var build in ctx.Builds.Where(b => b.IndexBytes is not null))
+                    subjects.Add(ResourceDescriptor.Of($"{build.Repository}:{ctx.Tag.Name}", "sha256", Hex(build.Digest.ToString())));
                 foreach (var image in ctx.Images)
                 {
-                    subjects.Add(ResourceDescriptor.Of($"{image.Repository}:{image.Tag}", "sha256", Hex(image.Image.ManifestDigest.ToString())));
+                    var byDigest = image.Tag.StartsWith("sha256:", StringComparison.Ordinal);
+                    subjects.Add(ResourceDescriptor.Of($"{image.Repository}{(byDigest ? "@" : ":")}{image.Tag}", "sha256", Hex(image.Image.ManifestDigest.ToString())));
                     foreach (var layer in image.Image.NewLayers)
                         subjects.Add(ResourceDescriptor.Of($"{image.Name}/layer", "sha256", Hex(layer.Descriptor.Digest.ToString())));
                 }

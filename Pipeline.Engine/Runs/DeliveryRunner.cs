@@ -133,7 +133,8 @@ public sealed class DeliveryRunner(
 
     /// <summary>Failures that point at an attack rather than a mistake; logged as security events.</summary>
     internal static bool IsSecurityEvent(string code) =>
-        code is "FETCH-TAG-MOVED" or "CHK-ROLLBACK" or "CHK-SIG-REVOKED" or "CHK-GIT-003" || code.StartsWith("FETCH-UNSAFE", StringComparison.Ordinal);
+        code is "FETCH-TAG-MOVED" or "FETCH-TAG-REPLAYED" or "FETCH-SYMLINK" or "CHK-ROLLBACK" or "CHK-SIG-REVOKED" or "CHK-GIT-003"
+        || code.StartsWith("FETCH-UNSAFE", StringComparison.Ordinal);
 
     /// <summary>The stage's in-toto statement (null when the ledger does not sign).</summary>
     private InTotoStatement? Attest(DeliveryContext context, string stage, StageOutcome? outcome, StageRecord record, List<InTotoStatement> statements)

@@ -109,6 +109,7 @@ public static class DeliveryImageBuilder
         {
             var (baseRepo, baseDigest) = BuildStage.SplitReference(spec.Base);
             var repository = inputs.RepositoryPrefix + "/" + spec.Name;
+            var provenance = ProvenanceAnnotations(inputs, created, client.Endpoint.Authority + "/" + baseRepo, baseDigest);
             var platforms = new List<PlatformImage>();
             foreach (var platformText in spec.Platforms)
             {
@@ -123,23 +124,8 @@ public static class DeliveryImageBuilder
                     sbomFiles.AddRange(entries.Where(e => e.SourcePath is not null).Select(e => new SbomFile(e.TargetPath, e.SourcePath!)));
                 }
 
-                var labels = new SortedDictionary<string, string>(spec.Labels.ToDictionary(), StringComparer.Ordinal)
-                {
-                    ["org.opencontainers.image.source"] = inputs.SourceUrl,
-                    ["org.opencontainers.image.revision"] = inputs.CommitId,
-                    ["org.opencontainers.image.version"] = inputs.TagName,
-                    ["org.opencontainers.image.created"] = created,
-                    ["org.opencontainers.image.vendor"] = inputs.Supplier,
-                    ["org.opencontainers.image.base.digest"] = baseDigest,
-                    ["org.opencontainers.image.base.name"] = baseRepo,
-                };
-                var annotations = new SortedDictionary<string, string>(StringComparer.Ordinal)
-                {
-                    ["org.opencontainers.image.revision"] = inputs.CommitId,
-                    ["org.opencontainers.image.version"] = inputs.TagName,
-                    ["org.opencontainers.image.created"] = created,
-                    ["org.opencontainers.image.source"] = inputs.SourceUrl,
-                };
+                var labels = new SortedDictionary<string, string>(spec.Labels.ToDictionary(), StringComparer.Ordinal);
+                foreach (var (k, v) in provenance) labels[k] = v;
                 var image = ImageBuilder.Build(baseImage, layers, new ImageSettings
                 {
                     Entrypoint = spec.Entrypoint.Count > 0 ? spec.Entrypoint : null,
@@ -153,7 +139,7 @@ public static class DeliveryImageBuilder
                     Created = inputs.TagTime,
                     CreatedBy = $"pipeline build: {inputs.PipelineName} {inputs.TagName} ({spec.Name})",
                     HistoryComment = "delivered files from delivery.yaml",
-                    ManifestAnnotations = annotations,
+                    ManifestAnnotations = provenance,
                 });
                 var sbom = SpdxSbom.Build(new SbomSubject(repository, inputs.TagName, inputs.TagTime,
                     $"https://spdx.pipeline.invalid/{repository}/{inputs.TagName}/{platformText.Replace('/', '-')}/{image.ConfigDigest.Hex[..16]}",
@@ -166,18 +152,31 @@ public static class DeliveryImageBuilder
             if (platforms.Count > 1)
             {
                 index = new ImageIndex(platforms.Select(p => new Descriptor(MediaTypes.OciManifest, p.Image.ManifestDigest, p.Image.ManifestBytes.LongLength,
-                    Platform: ParsePlatform(p.Platform))).ToArray(), Annotations: new SortedDictionary<string, string>(StringComparer.Ordinal)
-                {
-                    ["org.opencontainers.image.revision"] = inputs.CommitId,
-                    ["org.opencontainers.image.version"] = inputs.TagName,
-                    ["org.opencontainers.image.created"] = created,
-                });
+                    Platform: ParsePlatform(p.Platform))).ToArray(), Annotations: provenance);
                 indexBytes = index.ToJsonBytes();
             }
             result.Add(new DeliveryImageBuild(spec.Name, repository, spec.Base, baseRepo, platforms, index, indexBytes));
         }
         return result;
     }
+
+    /// <summary>
+    /// The OCI pre-defined annotations every manifest and index carries, and the config repeats as labels
+    /// (they override a delivery's own labels): source, revision, version, created (the tag's time),
+    /// vendor (the supplier), base.name (the base repository with the registry host) and base.digest
+    /// (the pinned digest from the allow-list; an index digest for a multi-platform base).
+    /// </summary>
+    internal static SortedDictionary<string, string> ProvenanceAnnotations(DeliveryBuildInputs inputs, string created, string baseName, string baseDigest) =>
+        new(StringComparer.Ordinal)
+        {
+            ["org.opencontainers.image.source"] = inputs.SourceUrl,
+            ["org.opencontainers.image.revision"] = inputs.CommitId,
+            ["org.opencontainers.image.version"] = inputs.TagName,
+            ["org.opencontainers.image.created"] = created,
+            ["org.opencontainers.image.vendor"] = inputs.Supplier,
+            ["org.opencontainers.image.base.name"] = baseName,
+            ["org.opencontainers.image.base.digest"] = baseDigest,
+        };
 
     internal static Platform ParsePlatform(string text)
     {

@@ -53,8 +53,8 @@ public static class ManifestProtection
         if (new FileInfo(bundlePath).Length > 32L << 20)
             throw new CheckupException("CHK-MANIFEST-SIG-TOO-LARGE", $"'{req.Bundle}' is larger than 32 MiB");
         var rootFile = req.TrustedRootFile ?? SigstoreTrustRoots.DefaultTrustedRoot()
-                       ?? throw new PipelineException("CFG-SIGSTORE-ROOT", "no Sigstore trusted root is configured or installed (checksums.sigstore.trustedRoot, or scripts/install-sigstore-root.sh)");
-        var root = TrustedRoot.Parse(File.ReadAllText(rootFile));
+                       ?? throw new PipelineException(SigstoreTrustRoots.RootErrorCode, "no Sigstore trusted root is configured or installed (checksums.sigstore.trustedRoot, or scripts/install-sigstore-root.sh)");
+        var root = SigstoreTrustRoots.Load(rootFile);
         var policy = req.PublicKeyFile is not null
             ? VerificationPolicy.ForPublicKey(File.ReadAllText(req.PublicKeyFile))
             : VerificationPolicy.ForIdentity(req.Identity!, req.Issuer!);

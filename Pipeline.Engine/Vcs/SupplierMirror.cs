@@ -68,7 +68,7 @@ public sealed class SupplierMirror : IDisposable
             result.Add(new TagInfo(name, target.Sha, target is TagAnnotation));
         }
 
-        result.Sort((a, b) => VersionOrder.Compare(a.Name, b.Name));
+        result.Sort((a, b) => VersionOrder.SortCompare(a.Name, b.Name));
         return result;
     }
 
@@ -79,6 +79,8 @@ public sealed class SupplierMirror : IDisposable
                 ?? throw new PipelineException("VCS-TAG-MISSING", $"tag '{name}' is not in the mirror");
         if (r.Target is not TagAnnotation tag)
             throw new PipelineException("FETCH-LIGHTWEIGHT-TAG", $"tag '{name}' is a lightweight tag; deliveries must be signed annotated tags (git tag -s)");
+        if (!string.Equals(tag.Name, name, StringComparison.Ordinal))
+            throw Replayed(name, tag);
         if (tag.Target is not Commit commit)
             throw new PipelineException("FETCH-TAG-TARGET", $"tag '{name}' points at a {tag.Target.GetType().Name.ToLowerInvariant()}, not at a commit");
 
@@ -86,6 +88,23 @@ public sealed class SupplierMirror : IDisposable
         if (tag.Tagger is { } t)
             tagger = $"{t.Name} <{t.Email}> {t.When.ToUnixTimeSeconds()} {FormatOffset(t.When.Offset)}";
         return new AnnotatedTag(name, tag.Sha, commit.Sha, "commit", tagger, tag.Tagger?.When, tag.Message, commit.Sha, commit.Tree.Sha);
+    }
+
+    /// <summary>
+    /// A signed tag object names its tag inside (<c>tag v1.0.0</c>); one found under another ref name was
+    /// republished: a replay of an older signed release under a new version.
+    /// </summary>
+    private PipelineException Replayed(string name, TagAnnotation tag)
+    {
+        var alsoAt = _repo.Refs.FromGlob(TagPrefix + "*")
+            .Where(r => r.ResolveToDirectReference()?.TargetIdentifier == tag.Sha)
+            .Select(r => r.CanonicalName[TagPrefix.Length..])
+            .Where(n => n != name)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        var seen = alsoAt.Count > 0 ? $" (the supplier also publishes it as {string.Join(", ", alsoAt.Select(n => $"'{n}'"))})" : "";
+        return new PipelineException("FETCH-TAG-REPLAYED",
+            $"SECURITY: tag '{name}' is a replay: it is tag object {tag.Sha}, which was signed as tag '{Printable(tag.Name)}'{seen}. A signed release republished under another name is not a new release; ask the supplier to sign a new tag named '{name}'.");
     }
 
     /// <summary>

@@ -181,9 +181,9 @@ public sealed record Scenario(DeliveryHarness Harness, string Name, string Root,
         Supplier.PushTo(SupplierBare);
     }
 
-    public async Task<RunReport> RunAsync()
+    public async Task<RunReport> RunAsync(Serilog.ILogger? log = null)
     {
-        await using var engine = await PipelineEngine.StartAsync(ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default);
+        await using var engine = await PipelineEngine.StartAsync(ConfigPath, TimeProvider.System, log ?? Serilog.Core.Logger.None, default);
         return await engine.Runner.RunOnceAsync(engine.Pipeline(Name), default);
     }
 }

@@ -25,7 +25,9 @@ public sealed record CertificateAuthorityInfo(string Uri, string Subject, IReadO
 
 /// <summary>
 /// A Sigstore trusted root (protobuf-specs <c>TrustedRoot</c> JSON): Rekor logs, CT logs,
-/// Fulcio CAs and timestamp authorities with their validity windows.
+/// Fulcio CAs and timestamp authorities with their validity windows. <see cref="Parse"/> refuses
+/// a root with any incomplete entry (see <see cref="TrustedRootRules"/> for the rule per field):
+/// a missing bound or key is never read as "anything goes".
 /// </summary>
 public sealed record TrustedRoot(
     IReadOnlyList<TransparencyLogInfo> Tlogs,
@@ -33,20 +35,21 @@ public sealed record TrustedRoot(
     IReadOnlyList<CertificateAuthorityInfo> CertificateAuthorities,
     IReadOnlyList<CertificateAuthorityInfo> TimestampAuthorities)
 {
-    private const string C = SigstoreCodes.TrustedRootMalformed;
-
-    /// <summary>Parses and validates a trusted root JSON document; throws CheckupException (SIG-SIGSTORE-TRUSTED-ROOT-MALFORMED).</summary>
+    /// <summary>
+    /// Parses and validates a trusted root JSON document. Every problem found is collected; if there
+    /// is any, throws one CheckupException (SIG-SIGSTORE-TRUSTED-ROOT-MALFORMED) naming each field path.
+    /// </summary>
     public static TrustedRoot Parse(string json)
     {
-        using var doc = ParseDocument(json, C, "Trusted root");
+        using var doc = ParseDocument(json, SigstoreCodes.TrustedRootMalformed, "Trusted root");
+        var rules = new TrustedRootRules();
         var root = doc.RootElement;
-        var mt = OptStr(root, "mediaType", C, "trustedRoot");
-        if (mt is not null && !mt.StartsWith("application/vnd.dev.sigstore.trustedroot", StringComparison.Ordinal))
-            throw new CheckupException(C, $"Trusted root has unknown mediaType '{mt}'.");
-        var tlogs = Arr(root, "tlogs", C, "trustedRoot").Select((e, i) => ParseLog(e, $"tlogs[{i}]")).ToList();
-        var ctlogs = Arr(root, "ctlogs", C, "trustedRoot").Select((e, i) => ParseLog(e, $"ctlogs[{i}]")).ToList();
-        var cas = Arr(root, "certificateAuthorities", C, "trustedRoot").Select((e, i) => ParseCa(e, $"certificateAuthorities[{i}]")).ToList();
-        var tsas = Arr(root, "timestampAuthorities", C, "trustedRoot").Select((e, i) => ParseCa(e, $"timestampAuthorities[{i}]")).ToList();
+        rules.MediaType(root);
+        var tlogs = rules.Each(root, "tlogs", (e, p) => rules.Log(e, p, isRekor: true));
+        var ctlogs = rules.Each(root, "ctlogs", (e, p) => rules.Log(e, p, isRekor: false));
+        var cas = rules.Each(root, "certificateAuthorities", rules.Authority);
+        var tsas = rules.Each(root, "timestampAuthorities", rules.Authority);
+        rules.ThrowIfAny();
         return new TrustedRoot(tlogs, ctlogs, cas, tsas);
     }
 
@@ -55,34 +58,5 @@ public sealed record TrustedRoot(
     {
         var id = logId.ToArray();
         return Tlogs.Where(l => l.LogId.AsSpan().SequenceEqual(id)).ToList();
-    }
-
-    private static TransparencyLogInfo ParseLog(JsonElement e, string path)
-    {
-        var baseUrl = OptStr(e, "baseUrl", C, path) ?? "";
-        var pk = ReqObj(e, "publicKey", C, path);
-        var raw = ReqB64(pk, "rawBytes", C, path + ".publicKey");
-        var details = OptStr(pk, "keyDetails", C, path + ".publicKey") ?? "";
-        var window = ParseWindow(pk, path + ".publicKey");
-        var logId = ReqB64(ReqObj(e, "logId", C, path), "keyId", C, path + ".logId");
-        return new TransparencyLogInfo(baseUrl, logId, raw, details, window);
-    }
-
-    private static CertificateAuthorityInfo ParseCa(JsonElement e, string path)
-    {
-        var uri = OptStr(e, "uri", C, path) ?? "";
-        var subj = OptObj(e, "subject", C, path);
-        var subject = subj is { } s ? $"O={OptStr(s, "organization", C, path)}, CN={OptStr(s, "commonName", C, path)}" : "";
-        var chain = Arr(ReqObj(e, "certChain", C, path), "certificates", C, path + ".certChain", 10)
-            .Select((c, i) => ReqB64(c, "rawBytes", C, $"{path}.certChain.certificates[{i}]")).ToList();
-        if (chain.Count == 0) throw new CheckupException(C, $"{path}.certChain has no certificates.");
-        return new CertificateAuthorityInfo(uri, subject, chain, ParseWindow(e, path));
-    }
-
-    private static TimeWindow ParseWindow(JsonElement e, string path)
-    {
-        var v = OptObj(e, "validFor", C, path);
-        if (v is null) return new TimeWindow(null, null);
-        return new TimeWindow(OptTime(v.Value, "start", C, path + ".validFor"), OptTime(v.Value, "end", C, path + ".validFor"));
     }
 }

@@ -22,6 +22,9 @@ internal sealed class VerifierKey
 
     public bool IsEd25519 => _ed is not null;
 
+    /// <summary>The key type and size, e.g. "EC P-256", "RSA-4096", "Ed25519".</summary>
+    public string Kind => _ed is not null ? "Ed25519" : _ec is not null ? $"EC P-{_ec.KeySize}" : $"RSA-{_rsa!.KeySize}";
+
     /// <summary>The hash the key signs with (by curve size for ECDSA; SHA-256 for RSA).</summary>
     public HashAlgorithmName Hash => _ec is null ? HashAlgorithmName.SHA256 : _ec.KeySize switch
     {

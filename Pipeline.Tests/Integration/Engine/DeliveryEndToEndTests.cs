@@ -44,6 +44,10 @@ public class DeliveryEndToEndTests : DeliveryFixture
         var raw = Shell.Run("skopeo", ["inspect", "--tls-verify=false", "--raw", "docker://" + image]).EnsureSuccess("skopeo inspect --raw").Stdout;
         Assert.That("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(raw))), Is.EqualTo(digest));
         Assert.That(JsonDocument.Parse(raw).RootElement.GetProperty("layers").GetArrayLength(), Is.EqualTo(2), "base layer + delivery layer");
+        var annotations = JsonDocument.Parse(raw).RootElement.GetProperty("annotations");
+        Assert.That(annotations.GetProperty("org.opencontainers.image.vendor").GetString(), Is.EqualTo("Test Supplier GmbH"));
+        Assert.That(annotations.GetProperty("org.opencontainers.image.base.name").GetString(), Is.EqualTo($"{Harness.Registry}/pipeline-tests/base"));
+        Assert.That(annotations.GetProperty("org.opencontainers.image.base.digest").GetString(), Is.EqualTo(Harness.BaseImage[(Harness.BaseImage.IndexOf('@') + 1)..]));
         var config = JsonDocument.Parse(Shell.Run("skopeo", ["inspect", "--tls-verify=false", "--config", "docker://" + image]).EnsureSuccess("skopeo --config").Stdout).RootElement.GetProperty("config");
         Assert.That(config.GetProperty("User").GetString(), Is.EqualTo("10001:10001"));
         Assert.That(config.GetProperty("Labels").GetProperty("org.opencontainers.image.revision").GetString(), Is.EqualTo(commit));
