@@ -54,7 +54,7 @@ public class ScanStageTests
 
         File.WriteAllText(Path.Combine(work, "tree", "SHA256SUMS"), string.Join("", digests.Select(d => $"{d.Sha256}  {d.Path}\n")));
         var settings = new EngineSettings(_dir.Combine("engine.yaml"), pipelines, _dir.Combine("work"), new DatabaseSettings("Host=unused", null),
-            new ClamdSettings([TestServices.Require("PIPELINE_CLAMD_TCP").Insert(0, "tcp://")], 2, TimeSpan.FromMinutes(1)),
+            new ClamdSettings([TestServices.Require("PIPELINE_CLAMD_TCP").Insert(0, "tcp://")], 2, TimeSpan.FromMinutes(1), SharedClamd.Limits),
             new RegistrySettings(new Uri("http://127.0.0.1:1"), null), new InternalGitSettings(new Uri("http://127.0.0.1:1"), null));
         var definition = new PipelineDefinition("demo", "demo.yaml", "S", null, new SourceSettings(new Uri("file:///x"), null, new System.Text.RegularExpressions.Regex(".")),
             [], new ChecksumSettings("SHA256SUMS", ManifestSignature.Tag, null), new PublishSettings("a/b"), new ImageTargetSettings("apps/x", [])) { Scan = scan };

@@ -52,7 +52,7 @@ public class PolicyScannerIntegrationTests(string settingKey)
     }
 
     private Task<ScanVerdict> Scan(ScanPolicy policy, params string[] rels) =>
-        new PolicyScanner(_pool, new ManualTime(Now)).ScanAsync(_dir.Path, rels, policy, "normal", CancellationToken.None);
+        new PolicyScanner(_pool, SharedClamd.Limits, new ManualTime(Now)).ScanAsync(_dir.Path, rels, policy, "normal", CancellationToken.None);
 
     internal static byte[] Zip(string name, byte[] content)
     {

@@ -1,0 +1,65 @@
+using Pipeline.Checkup.Archives;
+using Pipeline.Checkup.Scanning;
+
+namespace Pipeline.Checkup.Policies;
+
+/// <summary>
+/// Judges what the <see cref="ArchiveInspector"/> measured in a file clamd called clean: content past
+/// clamd's limits was never read by clamd (unscannable rule), content past the policy's limits breaks
+/// the policy (limits rule), content the engine cannot read cannot be vouched for (uninspectable rule).
+/// </summary>
+internal static class ArchiveRules
+{
+    /// <summary>The limits of one inspection under <paramref name="profile"/> and clamd's <paramref name="clamd"/>.</summary>
+    public static InspectionLimits LimitsFor(ScanProfile profile, ClamdLimits clamd) =>
+        new(clamd, profile.MaxUnpackedSize, profile.MaxCompressionRatio);
+
+    /// <summary>
+    /// Inspects <paramref name="full"/> when it is an archive and turns the first issue into the file's verdict;
+    /// a clean inspection keeps <paramref name="clean"/> and attaches the measurements.
+    /// </summary>
+    public static FileVerdict Judge(FileVerdict clean, string full, ScanProfile profile, ClamdLimits clamd, TimeProvider time, CancellationToken ct)
+    {
+        var report = ArchiveInspector.Inspect(full, clean.Path, LimitsFor(profile, clamd), time, ct);
+        if (report is null) return clean;
+        var judged = clean with { Archive = report };
+        if (report.Issues.FirstOrDefault() is { } issue)
+        {
+            var (code, action, rule) = issue.Kind switch
+            {
+                ArchiveIssueKind.FileSize => (PolicyErrors.LimitFileSize, profile.UnscannableLargeFiles, "largerThanStreamMaxLength (unscannable content)"),
+                ArchiveIssueKind.ScanSize => (PolicyErrors.LimitScanSize, profile.UnscannableLargeFiles, "largerThanStreamMaxLength (unscannable content)"),
+                ArchiveIssueKind.Recursion => (PolicyErrors.LimitRecursion, profile.UnscannableLargeFiles, "largerThanStreamMaxLength (unscannable content)"),
+                ArchiveIssueKind.Files => (PolicyErrors.LimitFiles, profile.UnscannableLargeFiles, "largerThanStreamMaxLength (unscannable content)"),
+                ArchiveIssueKind.Unpacked => (PolicyErrors.LimitUnpacked, profile.OnLimitExceeded, "onExceed"),
+                ArchiveIssueKind.Ratio => (PolicyErrors.LimitRatio, profile.OnLimitExceeded, "onExceed"),
+                _ => (PolicyErrors.Uninspectable, profile.UninspectableArchives, "uninspectable"),
+            };
+            var what = issue.Kind is ArchiveIssueKind.FileSize or ArchiveIssueKind.ScanSize or ArchiveIssueKind.Recursion or ArchiveIssueKind.Files
+                ? "NOT scanned by clamd although it answered OK"
+                : issue.Kind == ArchiveIssueKind.Uninspectable ? "the engine cannot vouch for what clamd read" : "over the policy's limit";
+            return judged with
+            {
+                Outcome = ToOutcome(action),
+                Code = code,
+                Reason = $"{code}: '{issue.Member}' {issue.Detail}; {what}; {rule}: {PolicyScanner.Kebab(action)}",
+            };
+        }
+
+        if (report.Nesting > profile.MaxNestingDepth)
+            return judged with
+            {
+                Outcome = ToOutcome(profile.OnLimitExceeded),
+                Code = PolicyErrors.LimitNesting,
+                Reason = $"{PolicyErrors.LimitNesting}: archives nested {report.Nesting} deep, deeper than maxNestingDepth {profile.MaxNestingDepth}; onExceed: {PolicyScanner.Kebab(profile.OnLimitExceeded)}",
+            };
+        return judged;
+    }
+
+    private static FileOutcome ToOutcome(PolicyAction a) => a switch
+    {
+        PolicyAction.Allow => FileOutcome.Allowed,
+        PolicyAction.Quarantine => FileOutcome.Quarantine,
+        _ => FileOutcome.Rejected,
+    };
+}
