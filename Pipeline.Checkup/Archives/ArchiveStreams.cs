@@ -89,10 +89,19 @@ internal sealed class ReplayStream(ReadOnlyMemory<byte> prefix, Stream rest) : R
     }
 }
 
-/// <summary>A forward-only stream whose disposal leaves the wrapped stream open (for readers that always close).</summary>
+/// <summary>A forward-only stream whose disposal leaves the wrapped stream open (for readers that always close); it knows its position.</summary>
 internal sealed class KeepOpenStream(Stream inner) : ReadOnlyStream
 {
-    public override int Read(Span<byte> buffer) => inner.Read(buffer);
+    private long _read;
+
+    public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+    public override int Read(Span<byte> buffer)
+    {
+        var n = inner.Read(buffer);
+        _read += n;
+        return n;
+    }
 }
 
 /// <summary>Base of the inspector's forward-only read streams.</summary>

@@ -16,13 +16,13 @@ internal static class ArchiveRules
 
     /// <summary>
     /// Inspects <paramref name="full"/> when it is an archive and turns the first issue into the file's verdict;
-    /// a clean inspection keeps <paramref name="clean"/> and attaches the measurements.
+    /// a clean inspection keeps <paramref name="current"/> (clean, or clamd's own limit heuristic) and attaches the measurements.
     /// </summary>
-    public static FileVerdict Judge(FileVerdict clean, string full, ScanProfile profile, ClamdLimits clamd, TimeProvider time, CancellationToken ct)
+    public static FileVerdict Judge(FileVerdict current, string full, ScanProfile profile, ClamdLimits clamd, TimeProvider time, CancellationToken ct)
     {
-        var report = ArchiveInspector.Inspect(full, clean.Path, LimitsFor(profile, clamd), time, ct);
-        if (report is null) return clean;
-        var judged = clean with { Archive = report };
+        var report = ArchiveInspector.Inspect(full, current.Path, LimitsFor(profile, clamd), time, ct);
+        if (report is null) return current;
+        var judged = current with { Archive = report };
         if (report.Issues.FirstOrDefault() is { } issue)
         {
             var (code, action, rule) = issue.Kind switch
@@ -40,13 +40,13 @@ internal static class ArchiveRules
                 : issue.Kind == ArchiveIssueKind.Uninspectable ? "the engine cannot vouch for what clamd read" : "over the policy's limit";
             return judged with
             {
-                Outcome = ToOutcome(action),
+                Outcome = Stricter(current.Outcome, ToOutcome(action)),
                 Code = code,
                 Reason = $"{code}: '{issue.Member}' {issue.Detail}; {what}; {rule}: {PolicyScanner.Kebab(action)}",
             };
         }
 
-        if (report.Nesting > profile.MaxNestingDepth)
+        if (report.Nesting > profile.MaxNestingDepth && current.Outcome == FileOutcome.Clean)
             return judged with
             {
                 Outcome = ToOutcome(profile.OnLimitExceeded),
@@ -55,6 +55,17 @@ internal static class ArchiveRules
             };
         return judged;
     }
+
+    /// <summary>The stricter of two outcomes (an inspector finding never softens what clamd's own heuristic decided).</summary>
+    private static FileOutcome Stricter(FileOutcome a, FileOutcome b) => Rank(a) >= Rank(b) ? a : b;
+
+    private static int Rank(FileOutcome o) => o switch
+    {
+        FileOutcome.Rejected or FileOutcome.Infected or FileOutcome.Error => 3,
+        FileOutcome.Quarantine => 2,
+        FileOutcome.Allowed or FileOutcome.Waived => 1,
+        _ => 0,
+    };
 
     private static FileOutcome ToOutcome(PolicyAction a) => a switch
     {

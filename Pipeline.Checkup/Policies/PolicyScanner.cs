@@ -144,7 +144,11 @@ public sealed class PolicyScanner(ClamdPool pool, ClamdLimits clamdLimits, TimeP
             if (detection.StartsWith("Heuristics.Broken", StringComparison.Ordinal) || detection.StartsWith("Heuristics.Limits.Exceeded", StringComparison.Ordinal))
             {
                 var o = ToOutcome(profile.UnparsableContent);
-                return V(o, detection, $"clamd could not fully parse it ({detection}); unparsableContent: {Kebab(profile.UnparsableContent)}{expiredNote}");
+                var unparsable = V(o, detection, $"clamd could not fully parse it ({detection}); unparsable: {Kebab(profile.UnparsableContent)}{expiredNote}");
+                // clamd says a limit was hit somewhere; the inspector can say which member and which limit.
+                return FileTypes.IsArchive(type) && o != FileOutcome.Allowed
+                    ? await Task.Run(() => ArchiveRules.Judge(unparsable, full, profile, clamdLimits, time, ct), ct).ConfigureAwait(false)
+                    : unparsable;
             }
             return V(FileOutcome.Infected, detection, $"malware: {detection}{expiredNote}");
         }
