@@ -51,7 +51,7 @@ internal static class ArchiveRules
             {
                 Outcome = ToOutcome(profile.OnLimitExceeded),
                 Code = PolicyErrors.LimitNesting,
-                Reason = $"{PolicyErrors.LimitNesting}: archives nested {report.Nesting} deep, deeper than maxNestingDepth {profile.MaxNestingDepth}; onExceed: {PolicyScanner.Kebab(profile.OnLimitExceeded)}",
+                Reason = $"{PolicyErrors.LimitNesting}: archives nested deeper than maxNestingDepth {profile.MaxNestingDepth} ({report.Nesting} levels); onExceed: {PolicyScanner.Kebab(profile.OnLimitExceeded)}",
             };
         return judged;
     }

@@ -98,6 +98,16 @@ public class ArchiveInspectorTests
     }
 
     [Test]
+    public void Zip_in_zip_in_tar_gz_counts_each_archive_and_the_tar_gz_as_one()
+    {
+        var nested = TarGz(("c.zip", Zip(("b.zip", Zip(("a.txt", "x"u8.ToArray()))))));
+        var r = Inspect(nested, Loose with { Clamd = Clamd with { MaxRecursion = 8 } }, name: "n.tgz");
+        Assert.That(r.Issues, Is.Empty);
+        Assert.That((r.Nesting, r.DeepestLevel), Is.EqualTo((3, 4)), "policy nesting: tgz, c.zip, b.zip; clamd levels: the gzip payload is one more");
+        Assert.That(r.Members.Last().Path, Is.EqualTo("n.tgz!c.zip!b.zip!a.txt"));
+    }
+
+    [Test]
     public void A_tar_gz_is_one_archive_whose_payload_and_members_are_levels_as_clamd_counts_them()
     {
         var r = Inspect(TarGz(("dir/a.txt", new byte[10]), ("b.bin", new byte[2000])), name: "t.tgz");
