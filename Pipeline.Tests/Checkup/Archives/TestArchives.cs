@@ -19,6 +19,19 @@ internal static class TestArchives
         return b;
     }
 
+    /// <summary>
+    /// <paramref name="size"/> bytes ending with EICAR that compress only about thirtyfold (2 KiB of noise per 64 KiB),
+    /// so a zip of them stays under any sane compression-ratio limit: only clamd's size limits are at stake.
+    /// </summary>
+    public static byte[] NoisyEndingInEicar(long size)
+    {
+        var b = new byte[size];
+        var rng = new Random(42);
+        for (long at = 0; at + 2048 < size; at += 64 * 1024) rng.NextBytes(b.AsSpan((int)at, 2048));
+        Eicar.CopyTo(b, size - Eicar.Length);
+        return b;
+    }
+
     public static byte[] Zip(params (string Name, byte[] Content)[] entries)
     {
         var ms = new MemoryStream();

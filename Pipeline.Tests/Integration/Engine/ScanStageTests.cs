@@ -99,6 +99,28 @@ public class ScanStageTests
     }
 
     [Test]
+    public async Task The_evidence_records_what_was_inspected_inside_archives_and_an_archive_past_clamds_limit_is_rejected()
+    {
+        var small = Pipeline.Tests.Checkup.Archives.TestArchives.Zip(("a.txt", "hello"u8.ToArray()), ("b.txt", new byte[1000]));
+        var ok = await new ScanStage().ExecuteAsync(Context(new() { ["lib/small.jar"] = small, ["ok.txt"] = "ok"u8.ToArray() }, null), CancellationToken.None);
+        Assert.That((ok.Evidence["archivesInspected"], ok.Evidence["archiveMembers"], ok.Evidence["archiveUnpackedBytes"], ok.Evidence["archivesIncomplete"]),
+            Is.EqualTo(("1", "2", "1005", "0")));
+        Assert.That(ok.Evidence["clamdLimits"], Does.Contain($"\"maxFileSize\":{SharedClamd.Limits.MaxFileSize}"));
+        var archive = JsonDocument.Parse(ok.Evidence["archives"]).RootElement.EnumerateArray().Single();
+        Assert.That((archive.GetProperty("file").GetString(), archive.GetProperty("format").GetString(), archive.GetProperty("complete").GetBoolean()),
+            Is.EqualTo(("lib/small.jar", "zip", true)));
+
+        var big = Pipeline.Tests.Checkup.Archives.TestArchives.Zip(("x/payload.bin", Pipeline.Tests.Checkup.Archives.TestArchives.NoisyEndingInEicar(SharedClamd.Limits.MaxFileSize + 1)));
+        var e = await Assert.ThrowsAsync<ScanRejectedException>(() => new ScanStage().ExecuteAsync(Context(new() { ["lib/big.zip"] = big }, null), CancellationToken.None));
+        Assert.That(e!.Code, Is.EqualTo(PolicyErrors.LimitFileSize));
+        Assert.That(e.Message, Does.Contain("'lib/big.zip!x/payload.bin'").And.Contain("MaxFileSize").And.Contain("NOT scanned by clamd"));
+        Assert.That(e.Evidence["archivesIncomplete"], Is.EqualTo("1"), "the attestation does not claim the archive was read to the end");
+        var issue = JsonDocument.Parse(e.Evidence["archives"]).RootElement.EnumerateArray().Single().GetProperty("issue");
+        Assert.That((issue.GetProperty("kind").GetString(), issue.GetProperty("member").GetString()), Is.EqualTo(("filesize", "lib/big.zip!x/payload.bin")));
+        Assert.That(e.Evidence.Values, Has.None.Contains(TestServices.Require("PIPELINE_STATE_DIR")), "no local paths in signed evidence");
+    }
+
+    [Test]
     public async Task An_infected_delivery_is_rejected_with_findings_in_the_evidence_then_quarantined_and_released_with_a_ledger_record()
     {
         var eicarSha = Convert.ToHexStringLower(SHA256.HashData(PolicyScannerIntegrationTests.Eicar));
