@@ -118,6 +118,11 @@ public static class ArchiveInspector
 
         private void Zip(Stream s, string prefix, int level, int nest)
         {
+            // clamd reads a zip by its central directory; the walk below follows the local headers. Where the file
+            // allows random access, a member the directory lists but the walk does not reach cannot be vouched for.
+            var listed = s.CanSeek ? CentralDirectory(s) : null;
+            var walked = new HashSet<string>(StringComparer.Ordinal);
+
             // Forward-only over the local headers (also inside a non-seekable parent); every member is inflated.
             using var reader = ZipReader.OpenReader(s, new ReaderOptions { LeaveStreamOpen = true });
             while (reader.MoveToNextEntry())
@@ -125,11 +130,27 @@ public static class ArchiveInspector
                 ct.ThrowIfCancellationRequested();
                 var e = reader.Entry;
                 if (e.IsDirectory) continue;
+                walked.Add(e.Key ?? "");
                 var path = prefix + "!" + e.Key;
                 if (e.IsEncrypted) throw Stop(ArchiveIssueKind.Uninspectable, path, "encrypted: its content cannot be read");
                 using var es = reader.OpenEntryStream();
                 Member(es, path, level + 1, nest + 1, path, payload: false);
             }
+
+            if (listed?.FirstOrDefault(n => !walked.Contains(n)) is { } hidden)
+                throw Stop(ArchiveIssueKind.Uninspectable, prefix + "!" + hidden,
+                    "is listed in the zip's central directory but has no local entry the engine could read; a crafted zip cannot be vouched for");
+        }
+
+        /// <summary>The file members named by a seekable zip's central directory; the stream is put back at its start.</summary>
+        private static List<string> CentralDirectory(Stream s)
+        {
+            var start = s.Position;
+            List<string> names;
+            using (var zip = new ZipArchive(s, ZipArchiveMode.Read, leaveOpen: true))
+                names = zip.Entries.Where(e => !e.FullName.EndsWith('/')).Select(e => e.FullName).ToList();
+            s.Position = start;
+            return names;
         }
 
         private void Tar(Stream s, string prefix, int level, int nest)

@@ -71,6 +71,21 @@ public class ArchiveInspectorTests
     }
 
     [Test]
+    public void A_member_only_the_central_directory_lists_cannot_be_vouched_for()
+    {
+        // The second local header is disguised as the end of the archive: a local-header walk stops before it,
+        // while clamd (by the central directory) would find it. The inspector must not call the zip complete.
+        var zip = Zip(("a.txt", "first"u8.ToArray()), ("b.bin", ZerosEndingInEicar(5 * MiB)));
+        var second = zip.AsSpan(4).IndexOf("PK\x03\x04"u8) + 4;
+        "PK\x05\x06"u8.CopyTo(zip.AsSpan(second));
+        var r = Inspect(zip, name: "hide.zip");
+        Assert.That(r.IsClean, Is.False);
+        Assert.That(r.Issues.Single().Kind, Is.EqualTo(ArchiveIssueKind.Uninspectable));
+        Assert.That(r.Issues.Single().Member, Is.EqualTo("hide.zip!b.bin"));
+        Assert.That(r.Issues.Single().Detail, Does.Contain("central directory"));
+    }
+
+    [Test]
     public void A_truncated_archive_cannot_be_vouched_for()
     {
         var zip = Zip(("a.bin", System.Security.Cryptography.RandomNumberGenerator.GetBytes(200_000)));
