@@ -208,6 +208,7 @@ public static class ArchiveInspector
         {
             ct.ThrowIfCancellationRequested();
             CheckTime(path);
+            // Measured with clamd 1.4.6: with MaxRecursion 2, a member of a zip in a zip (level 2) is not read.
             if (level >= _maxRecursion)
                 throw Stop(ArchiveIssueKind.Recursion, path,
                     $"is at archive level {level}, where clamd stops descending (MaxRecursion {limits.Clamd.MaxRecursion} from {Src}): clamd does not read it");
