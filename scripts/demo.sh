@@ -52,6 +52,7 @@ database:
 clamd:
   endpoints: [tcp://$PIPELINE_CLAMD_TCP]
   parallelism: 2
+  configFile: ${PIPELINE_CLAMD_CONFIG:-$PIPELINE_STATE_DIR/clamd/clamd.conf}
 registry:
   url: http://$PIPELINE_REGISTRY
 internalGit:

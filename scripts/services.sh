@@ -576,6 +576,7 @@ write_env() {
     echo "PIPELINE_PG_PORT=$PG_PORT"
     echo "PIPELINE_CLAMD_TCP=127.0.0.1:$CLAMD_PORT"
     echo "PIPELINE_CLAMD_SOCKET=$STATE_DIR/clamd/clamd.sock"
+    echo "PIPELINE_CLAMD_CONFIG=$STATE_DIR/clamd/clamd.conf"
     echo "PIPELINE_REGISTRY=127.0.0.1:$REGISTRY_PORT"
     echo "PIPELINE_GIT_HTTP=http://127.0.0.1:$GIT_PORT/git"
     echo "PIPELINE_GIT_ROOT=$STATE_DIR/git/repos"

@@ -7,99 +7,16 @@ using Pipeline.Checkup.Scanning;
 
 namespace Pipeline.Checkup.Policies;
 
-/// <summary>How one file came out.</summary>
-public enum FileOutcome
-{
-    /// <summary>Scanned, nothing found, no rule hit.</summary>
-    Clean,
-    /// <summary>A finding waived by a valid exception.</summary>
-    Waived,
-    /// <summary>Passes, but only because the policy explicitly allows it (flagged).</summary>
-    Allowed,
-    /// <summary>Held for manual review.</summary>
-    Quarantine,
-    /// <summary>Rejected by a policy rule (limits, encrypted, file type, unscannable).</summary>
-    Rejected,
-    /// <summary>Malware found and not waived.</summary>
-    Infected,
-    /// <summary>clamd could not scan it.</summary>
-    Error,
-}
-
-/// <summary>The decision about a whole delivery.</summary>
-public enum ScanDecision { Accept, Review, Reject }
-
-/// <summary>One file's verdict: what clamd said, what the policy made of it, and why.</summary>
-public sealed record FileVerdict(string Path, string? Sha256, long Size, FileType Type, FileOutcome Outcome, string? Detection, string Reason);
-
-/// <summary>
-/// The evidence of one policy scan: which policy (name, version, profile) and which clamd judged
-/// which files, every file's verdict and the delivery-wide problems.
-/// </summary>
-public sealed record ScanVerdict(
-    string PolicyName,
-    string PolicyVersion,
-    string Profile,
-    string ClamdVersion,
-    ScanDecision Decision,
-    IReadOnlyList<FileVerdict> Files,
-    IReadOnlyList<string> Problems)
-{
-    /// <summary>Files that were flagged in any way (everything but <see cref="FileOutcome.Clean"/>).</summary>
-    public IEnumerable<FileVerdict> Findings => Files.Where(f => f.Outcome != FileOutcome.Clean);
-
-    /// <summary>SHA-256 over a canonical text of the verdict (policy, clamd, every file's outcome).</summary>
-    public string Digest()
-    {
-        var sb = new StringBuilder();
-        sb.Append("policy ").Append(PolicyName).Append(' ').Append(PolicyVersion).Append(' ').Append(Profile).Append('\n');
-        sb.Append("clamd ").Append(ClamdVersion).Append('\n').Append("decision ").Append(Decision).Append('\n');
-        foreach (var p in Problems) sb.Append("problem ").Append(p).Append('\n');
-        foreach (var f in Files)
-            sb.Append(f.Path).Append(' ').Append(f.Sha256).Append(' ').Append(f.Outcome).Append(' ').Append(f.Detection).Append('\n');
-        return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
-    }
-
-    /// <summary>
-    /// Throws <see cref="ScanRejectedException"/> unless the decision is <see cref="ScanDecision.Accept"/>:
-    /// code <see cref="PolicyErrors.Infected"/>, <see cref="PolicyErrors.ScanError"/>, <see cref="PolicyErrors.Rejected"/>
-    /// or <see cref="PolicyErrors.Review"/>, naming the first files.
-    /// </summary>
-    public void EnsureAccepted(IReadOnlyDictionary<string, string> evidence)
-    {
-        if (Decision == ScanDecision.Accept) return;
-        var bad = Files.Where(f => f.Outcome is FileOutcome.Infected or FileOutcome.Error or FileOutcome.Rejected or FileOutcome.Quarantine).ToList();
-        var code = bad.Any(f => f.Outcome == FileOutcome.Infected) ? PolicyErrors.Infected
-            : bad.Any(f => f.Outcome == FileOutcome.Error) ? PolicyErrors.ScanError
-            : Decision == ScanDecision.Reject ? PolicyErrors.Rejected : PolicyErrors.Review;
-        var sb = new StringBuilder(Decision == ScanDecision.Reject
-            ? $"the delivery breaks scan policy '{PolicyName}' (profile {Profile}, {PolicyVersion[..Math.Min(19, PolicyVersion.Length)]}..., {ClamdVersion}) and is rejected"
-            : $"scan policy '{PolicyName}' (profile {Profile}) holds the delivery for manual review in quarantine");
-        foreach (var p in Problems) sb.Append("; ").Append(p);
-        foreach (var f in bad.Take(10)) sb.Append("; ").Append(f.Path).Append(": ").Append(f.Reason);
-        if (bad.Count > 10) sb.Append("; and ").Append(bad.Count - 10).Append(" more file(s)");
-        throw new ScanRejectedException(code, sb.ToString(), this, evidence);
-    }
-}
-
-/// <summary>A delivery did not pass its scan policy. Carries the verdict and the ledger evidence of the failed scan.</summary>
-public sealed class ScanRejectedException(string code, string message, ScanVerdict verdict, IReadOnlyDictionary<string, string> evidence)
-    : CheckupException(code, message)
-{
-    public ScanVerdict Verdict { get; } = verdict;
-
-    /// <summary>What the ledger records for the failed scan stage (policy and clamd versions, findings).</summary>
-    public IReadOnlyDictionary<string, string> Evidence { get; } = evidence;
-}
-
 /// <summary>
 /// Scans a set of files with clamd under a <see cref="ScanProfile"/> of a <see cref="ScanPolicy"/>.
 /// Over TCP each file is streamed once from disk to clamd (INSTREAM) while its SHA-256 and first
 /// bytes are taken from the same stream. Over a Unix socket the file is opened and hashed here and
 /// the same open descriptor is passed to clamd (FILDES), so clamd judges exactly the hashed bytes
-/// and nothing is copied through the socket. Archives are read once more to measure their nesting.
+/// and nothing is copied through the socket. Archives clamd calls clean are read once more by the
+/// <see cref="Archives.ArchiveInspector"/> against <paramref name="clamdLimits"/> (read from clamd's configuration):
+/// what clamd skipped silently is unscannable, never clean.
 /// </summary>
-public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
+public sealed class PolicyScanner(ClamdPool pool, ClamdLimits clamdLimits, TimeProvider time)
 {
     private const long TwoGiB = 2L << 30;
 
@@ -158,7 +75,7 @@ public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
 
         var files = results.OrderBy(r => r.Path, StringComparer.Ordinal).ToList();
         foreach (var f in files) decision = Worst(decision, f.Outcome);
-        return new ScanVerdict(policy.Name, policy.Version, profile.Name, clamdVersion, decision, files, problems);
+        return new ScanVerdict(policy.Name, policy.Version, profile.Name, clamdVersion, decision, files, problems) { ClamdLimits = clamdLimits };
     }
 
     private async Task<FileVerdict> ScanFileAsync(string root, string rel, long size, ScanPolicy policy, ScanProfile profile, DateTimeOffset now, CancellationToken ct)
@@ -167,12 +84,12 @@ public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
         // Files clamd cannot take are never streamed (clamd would only say "size limit exceeded").
         if (size > TwoGiB && !(profile.AllowFilesOver2GiB && profile.UnscannableLargeFiles == PolicyAction.Allow))
             return new FileVerdict(rel, null, size, FileType.Unknown, FileOutcome.Rejected, null,
-                $"{size} bytes is over 2 GiB, which no clamd can scan; rejected unless the profile sets allowFilesOver2GiB and unscannableLargeFiles: allow");
-        if (size > profile.ScannerStreamMaxLength)
+                $"{size} bytes is over 2 GiB, which no clamd can scan; rejected unless the profile sets allowFilesOver2GiB and largerThanStreamMaxLength: allow");
+        if (size > StreamLimit(profile))
         {
             var outcome = ToOutcome(profile.UnscannableLargeFiles);
             return new FileVerdict(rel, null, size, FileType.Unknown, outcome, null,
-                $"{size} bytes is over clamd's StreamMaxLength ({profile.ScannerStreamMaxLength}) so it was NOT scanned; unscannableLargeFiles: {Kebab(profile.UnscannableLargeFiles)}");
+                $"{size} bytes is over clamd's StreamMaxLength ({StreamLimit(profile)}) so it was NOT scanned; largerThanStreamMaxLength: {Kebab(profile.UnscannableLargeFiles)}");
         }
         if (size > profile.MaxFileSize)
             return new FileVerdict(rel, null, size, FileType.Unknown, ToOutcome(profile.OnLimitExceeded), null,
@@ -227,7 +144,11 @@ public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
             if (detection.StartsWith("Heuristics.Broken", StringComparison.Ordinal) || detection.StartsWith("Heuristics.Limits.Exceeded", StringComparison.Ordinal))
             {
                 var o = ToOutcome(profile.UnparsableContent);
-                return V(o, detection, $"clamd could not fully parse it ({detection}); unparsableContent: {Kebab(profile.UnparsableContent)}{expiredNote}");
+                var unparsable = V(o, detection, $"clamd could not fully parse it ({detection}); unparsable: {Kebab(profile.UnparsableContent)}{expiredNote}");
+                // clamd says a limit was hit somewhere; the inspector can say which member and which limit.
+                return FileTypes.IsArchive(type) && o != FileOutcome.Allowed
+                    ? await Task.Run(() => ArchiveRules.Judge(unparsable, full, profile, clamdLimits, time, ct), ct).ConfigureAwait(false)
+                    : unparsable;
             }
             return V(FileOutcome.Infected, detection, $"malware: {detection}{expiredNote}");
         }
@@ -238,15 +159,13 @@ public sealed class PolicyScanner(ClamdPool pool, TimeProvider time)
             if (rule.Deny.Contains(type) && rule.Paths.Any(g => g.IsMatch(rel)))
                 return V(ToOutcome(rule.Action), null, $"{FileTypes.Name(type)} content is not allowed here (rule '{rule.Name}', paths {string.Join(", ", rule.Paths)})");
         }
-        if (type is FileType.Zip or FileType.Gzip or FileType.Tar)
-        {
-            var depth = await Task.Run(() => ArchiveNesting.Measure(full, profile.MaxNestingDepth, profile.MaxFileSize, ct), ct).ConfigureAwait(false);
-            if (depth > profile.MaxNestingDepth)
-                return V(ToOutcome(profile.OnLimitExceeded), null,
-                    $"archives nested deeper than maxNestingDepth {profile.MaxNestingDepth} (clamd stops descending silently there); onLimitExceeded: {Kebab(profile.OnLimitExceeded)}");
-        }
+        if (FileTypes.IsArchive(type))
+            return await Task.Run(() => ArchiveRules.Judge(V(FileOutcome.Clean, null, "clean"), full, profile, clamdLimits, time, ct), ct).ConfigureAwait(false);
         return V(FileOutcome.Clean, null, "clean");
     }
+
+    /// <summary>The smaller of the policy's idea of clamd's StreamMaxLength and clamd's configured one.</summary>
+    private long StreamLimit(ScanProfile profile) => Math.Min(profile.ScannerStreamMaxLength, clamdLimits.StreamMaxLength);
 
     private static FileStream OpenStream(string full) => new(full, new FileStreamOptions
     {

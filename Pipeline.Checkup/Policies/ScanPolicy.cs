@@ -56,10 +56,20 @@ public sealed record ScanProfile(string Name)
     /// <summary>Deepest archive nesting (an archive in a delivery is depth 1, an archive inside it depth 2, ...).</summary>
     public int MaxNestingDepth { get; init; } = 4;
 
-    /// <summary>What exceeding <see cref="MaxFileSize"/>, <see cref="MaxTotalSize"/>, <see cref="MaxFiles"/> or <see cref="MaxNestingDepth"/> means.</summary>
+    /// <summary>Most bytes one delivered archive may unpack to, all members of all levels counted (measured, never taken from headers).</summary>
+    public long MaxUnpackedSize { get; init; } = 1L << 30;
+
+    /// <summary>Highest ratio of unpacked bytes to an archive's own size (judged once more than 1 MiB is unpacked).</summary>
+    public double MaxCompressionRatio { get; init; } = 200;
+
+    /// <summary>What exceeding <see cref="MaxFileSize"/>, <see cref="MaxTotalSize"/>, <see cref="MaxFiles"/>, <see cref="MaxNestingDepth"/>,
+    /// <see cref="MaxUnpackedSize"/> or <see cref="MaxCompressionRatio"/> means.</summary>
     public PolicyAction OnLimitExceeded { get; init; } = PolicyAction.Reject;
 
-    /// <summary>Files larger than <see cref="ScannerStreamMaxLength"/> (never scanned): reject unless explicitly allowed.</summary>
+    /// <summary>
+    /// Unscannable content: files larger than <see cref="ScannerStreamMaxLength"/> (never scanned) and archive members past clamd's
+    /// own limits (MaxFileSize, MaxScanSize, MaxRecursion, MaxFiles: clamd skips them silently). Reject unless explicitly allowed.
+    /// </summary>
     public PolicyAction UnscannableLargeFiles { get; init; } = PolicyAction.Reject;
 
     /// <summary>Files over 2 GiB (beyond what clamd can handle at all) pass only when this is true and <see cref="UnscannableLargeFiles"/> is allow.</summary>
@@ -67,6 +77,9 @@ public sealed record ScanProfile(string Name)
 
     /// <summary>Encrypted or password-protected archives and documents (clamd: Heuristics.Encrypted.*).</summary>
     public PolicyAction EncryptedContent { get; init; } = PolicyAction.Reject;
+
+    /// <summary>Archives the engine cannot inspect (rar, cab, zstd, damaged, encrypted members, unsupported methods): no limit can be vouched for.</summary>
+    public PolicyAction UninspectableArchives { get; init; } = PolicyAction.Reject;
 
     /// <summary>Content clamd cannot parse (Heuristics.Broken.*, Heuristics.Limits.Exceeded.*).</summary>
     public PolicyAction UnparsableContent { get; init; } = PolicyAction.Reject;
@@ -113,4 +126,20 @@ public static class PolicyErrors
     public const string ScanError = "SCAN-ERROR";
     /// <summary>The scanner does not meet the policy's signature-database requirements.</summary>
     public const string Scanner = "SCAN-SCANNER";
+    /// <summary>An archive member unpacks past clamd's MaxFileSize: clamd skips it, so it is unscannable.</summary>
+    public const string LimitFileSize = "SCAN-LIMIT-FILESIZE";
+    /// <summary>An archive unpacks past clamd's MaxScanSize: clamd stops scanning, the rest is unscannable.</summary>
+    public const string LimitScanSize = "SCAN-LIMIT-SCANSIZE";
+    /// <summary>Archives nest deeper than clamd's MaxRecursion: the deeper members are unscannable.</summary>
+    public const string LimitRecursion = "SCAN-LIMIT-RECURSION";
+    /// <summary>An archive has more members than clamd's MaxFiles: the rest are unscannable.</summary>
+    public const string LimitFiles = "SCAN-LIMIT-FILES";
+    /// <summary>An archive unpacks past the policy's maxUnpackedSize.</summary>
+    public const string LimitUnpacked = "SCAN-LIMIT-UNPACKED";
+    /// <summary>An archive's compression ratio is over the policy's maxCompressionRatio.</summary>
+    public const string LimitRatio = "SCAN-LIMIT-RATIO";
+    /// <summary>Archives nest deeper than the policy's maxNestingDepth.</summary>
+    public const string LimitNesting = "SCAN-LIMIT-NESTING";
+    /// <summary>An archive the engine cannot inspect (format, method, encryption, damage, work caps): no limit can be vouched for.</summary>
+    public const string Uninspectable = "SCAN-UNINSPECTABLE";
 }

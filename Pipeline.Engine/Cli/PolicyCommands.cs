@@ -29,6 +29,7 @@ public static class PolicyCommands
         var policyOption = new Option<string>("--policy") { Description = "policy name (in <pipelines>/policies) or a policy file", Required = true };
         var profileOption = new Option<string>("--profile") { Description = "profile to apply", DefaultValueFactory = _ => "normal" };
         var clamdOption = new Option<string[]>("--clamd") { Description = "clamd endpoint(s), tcp://host:port or unix:///path (default: from the engine configuration)" };
+        var clamdConfigOption = new Option<string?>("--clamd-config") { Description = "clamd's configuration file, to read its scan limits (default: from the engine configuration)" };
         var parallelOption = new Option<int>("--parallel") { Description = "parallel scans", DefaultValueFactory = _ => 4 };
         var jsonOption = new Option<bool>("--json") { Description = "print the whole verdict as JSON" };
         var pathArg = new Argument<string>("path") { Description = "a folder (every file below it) or a single file or archive" };
@@ -36,11 +37,12 @@ public static class PolicyCommands
         test.Options.Add(policyOption);
         test.Options.Add(profileOption);
         test.Options.Add(clamdOption);
+        test.Options.Add(clamdConfigOption);
         test.Options.Add(parallelOption);
         test.Options.Add(jsonOption);
         test.Arguments.Add(pathArg);
         test.SetAction((p, ct) => TestAsync(p.GetValue(policyOption)!, p.GetValue(profileOption)!, p.GetValue(pathArg)!, p.GetValue(clamdOption) ?? [],
-            p.GetValue(parallelOption), p.GetValue(jsonOption), p.GetValue(configOption), stdout, stderr, ct));
+            p.GetValue(clamdConfigOption), p.GetValue(parallelOption), p.GetValue(jsonOption), p.GetValue(configOption), stdout, stderr, ct));
         policy.Subcommands.Add(test);
         return policy;
     }
@@ -86,7 +88,7 @@ public static class PolicyCommands
         return errors.Any ? PipelineCli.Rejected : PipelineCli.Ok;
     }
 
-    private static Task<int> TestAsync(string policyRef, string profile, string path, string[] clamd, int parallel, bool json, string? config,
+    private static Task<int> TestAsync(string policyRef, string profile, string path, string[] clamd, string? clamdConfig, int parallel, bool json, string? config,
         TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
         return PipelineCli.Guard(stderr, async () =>
@@ -103,7 +105,21 @@ public static class PolicyCommands
             var policy = ScanPolicyLoader.Load(policyFile);
             var endpoints = clamd.Length > 0
                 ? clamd.Select(ClamdEndpoint.Parse).ToList()
-                : (settings ?? EngineSettingsLoader.Load(PipelineCli.ResolveConfig(config))).Clamd.Endpoints.Select(ClamdEndpoint.Parse).ToList();
+                : (settings ??= EngineSettingsLoader.Load(PipelineCli.ResolveConfig(config))).Clamd.Endpoints.Select(ClamdEndpoint.Parse).ToList();
+            // What clamd really scans: from its configuration file, never assumed.
+            ClamdLimits limits;
+            if (clamdConfig is not null)
+            {
+                var problems = new List<ClamdLimits.Problem>();
+                var read = ClamdLimits.Load(clamdConfig, problems);
+                if (read is null)
+                {
+                    foreach (var pr in problems) stderr.WriteLine($"{clamdConfig}:{pr.Line}: {pr.Message}");
+                    return PipelineCli.ConfigError;
+                }
+                limits = read;
+            }
+            else limits = (settings ?? EngineSettingsLoader.Load(PipelineCli.ResolveConfig(config))).Clamd.Limits;
 
             string root;
             List<string> rels;
@@ -128,7 +144,7 @@ public static class PolicyCommands
             }
 
             using var pool = new ClamdPool(endpoints, new ClamdPoolOptions { Parallelism = Math.Clamp(parallel, 1, 64) }, TimeProvider.System);
-            var verdict = await new PolicyScanner(pool, TimeProvider.System).ScanAsync(root, rels, policy, profile, ct).ConfigureAwait(false);
+            var verdict = await new PolicyScanner(pool, limits, TimeProvider.System).ScanAsync(root, rels, policy, profile, ct).ConfigureAwait(false);
             if (json) stdout.WriteLine(JsonSerializer.Serialize(ScanStage.ToJson(verdict), ScanStage.JsonOptions));
             else PrintTable(verdict, stdout);
             return verdict.Decision == ScanDecision.Accept ? PipelineCli.Ok : PipelineCli.Rejected;

@@ -1,3 +1,5 @@
+using Pipeline.Checkup.Scanning;
+
 namespace Pipeline.Engine.Configuration;
 
 /// <summary>
@@ -47,7 +49,12 @@ public sealed record LedgerSettings(string? CheckpointDir, string Origin)
     public const string DefaultOrigin = "pipeline.example/ledger";
 }
 
-public sealed record ClamdSettings(IReadOnlyList<string> Endpoints, int Parallelism, TimeSpan Timeout);
+/// <summary>
+/// <c>clamd: { endpoints, parallelism, timeoutSeconds, configFile | limits }</c>. <see cref="Limits"/> are what clamd
+/// really scans (MaxFileSize, MaxScanSize, MaxRecursion, MaxFiles, StreamMaxLength): read from clamd's own
+/// configuration file (<c>configFile</c>) or stated explicitly (<c>limits</c>), never assumed.
+/// </summary>
+public sealed record ClamdSettings(IReadOnlyList<string> Endpoints, int Parallelism, TimeSpan Timeout, ClamdLimits Limits);
 
 /// <summary>
 /// The internal registry: URL, credentials file (<c>user:password</c>), the CA bundle (PEM) that signs
@@ -145,6 +152,7 @@ public static class EngineSettingsLoader
         IReadOnlyList<string> endpoints = [];
         int parallelism = 2;
         TimeSpan timeout = TimeSpan.FromMinutes(5);
+        ClamdLimits? limits = null;
         if (clamd is not null)
         {
             endpoints = clamd.StringList("endpoints", required: true);
@@ -156,6 +164,7 @@ public static class EngineSettingsLoader
 
             parallelism = clamd.Int("parallelism", 1, 64) ?? 2;
             timeout = TimeSpan.FromSeconds(clamd.Int("timeoutSeconds", 1, 86400) ?? 300);
+            limits = ReadClamdLimits(clamd, baseDir, errors);
             clamd.Done();
         }
 
@@ -187,7 +196,7 @@ public static class EngineSettingsLoader
         root.Done();
         if (errors.Any) return null;
         return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile) { MigrationConnectionString = migConn, MigrationPasswordFile = migPwFile },
-            new ClamdSettings(endpoints, parallelism, timeout), new RegistrySettings(regUrl!, regCreds) { CaBundleFile = regCa, MaxAttempts = regAttempts },
+            new ClamdSettings(endpoints, parallelism, timeout, limits!), new RegistrySettings(regUrl!, regCreds) { CaBundleFile = regCa, MaxAttempts = regAttempts },
             new InternalGitSettings(gitUrl!, gitCreds))
         {
             Attestation = attestation,
@@ -204,6 +213,47 @@ public static class EngineSettingsLoader
             return u;
         m.KeyError(key, $"'{key}' must be an http:// or https:// URL without user or password", "credentials go into a file named by 'credentialsFile'");
         return null;
+    }
+
+    /// <summary>clamd's limits: parsed from <c>configFile</c> (errors with the clamd file's own lines) or from <c>limits</c>.</summary>
+    private static ClamdLimits? ReadClamdLimits(MappingReader clamd, string baseDir, ConfigErrors errors)
+    {
+        var hasFile = clamd.Has("configFile");
+        var hasLimits = clamd.Has("limits");
+        if (hasFile == hasLimits)
+        {
+            clamd.Error(hasFile ? "clamd: name either 'configFile' or 'limits', not both" : "clamd: the engine must know what clamd really scans",
+                "set 'configFile' to the clamd.conf that clamd runs with (its MaxFileSize, MaxScanSize, MaxRecursion, MaxFiles and StreamMaxLength are read from it), "
+                + "or state them under 'limits'; archive members past them are skipped by clamd silently");
+            _ = hasFile ? clamd.String("configFile") : null;
+            _ = clamd.Mapping("limits");
+            return null;
+        }
+
+        if (hasFile)
+        {
+            var file = ResolveFile(clamd, "configFile", baseDir, required: true);
+            if (file is null || !File.Exists(file)) return null;
+            var problems = new List<ClamdLimits.Problem>();
+            var parsed = ClamdLimits.Load(file, problems);
+            foreach (var p in problems)
+                errors.Add(file, p.Line, 1, "clamd configuration: " + p.Message, "the engine judges archives by clamd's limits, so it must be able to read them");
+            return parsed;
+        }
+
+        var l = clamd.Mapping("limits", required: true);
+        if (l is null) return null;
+        var d = ClamdLimits.Defaults;
+        var explicitLimits = new ClamdLimits(
+            l.Size("maxFileSize", required: true) ?? d.MaxFileSize,
+            l.Size("maxScanSize", required: true) ?? d.MaxScanSize,
+            l.Int("maxRecursion", 1, 64, required: true) ?? d.MaxRecursion,
+            l.Int("maxFiles", 1, 1_000_000, required: true) ?? d.MaxFiles,
+            l.Size("streamMaxLength", required: true) ?? d.StreamMaxLength,
+            "engine configuration clamd.limits");
+        foreach (var problem in explicitLimits.Validate()) l.Error("clamd.limits: " + problem);
+        l.Done();
+        return explicitLimits;
     }
 
     internal static string? ResolveFile(MappingReader m, string key, string baseDir, bool required = false)

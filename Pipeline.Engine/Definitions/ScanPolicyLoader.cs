@@ -112,6 +112,8 @@ public static class ScanPolicyLoader
                 MaxTotalSize = l.Size("maxTotalSize") ?? p.MaxTotalSize,
                 MaxFiles = l.Int("maxFiles", 1, 10_000_000) ?? p.MaxFiles,
                 MaxNestingDepth = l.Int("maxNestingDepth", 0, 64) ?? p.MaxNestingDepth,
+                MaxUnpackedSize = l.Size("maxUnpackedSize") ?? p.MaxUnpackedSize,
+                MaxCompressionRatio = l.Int("maxCompressionRatio", 2, 100_000) ?? p.MaxCompressionRatio,
                 OnLimitExceeded = l.Enum<PolicyAction>("onExceed") ?? p.OnLimitExceeded,
             };
             l.Done();
@@ -154,6 +156,7 @@ public static class ScanPolicyLoader
         {
             EncryptedContent = m.Enum<PolicyAction>("encrypted") ?? p.EncryptedContent,
             UnparsableContent = m.Enum<PolicyAction>("unparsable") ?? p.UnparsableContent,
+            UninspectableArchives = m.Enum<PolicyAction>("uninspectable") ?? p.UninspectableArchives,
             ExceptionsAllowed = m.Bool("exceptionsAllowed") ?? p.ExceptionsAllowed,
         };
 
@@ -188,6 +191,8 @@ public static class ScanPolicyLoader
         if (p.MaxFileSize > p.ScannerStreamMaxLength && p.UnscannableLargeFiles != PolicyAction.Allow)
             m.Error($"profile '{profileName}': maxFileSize ({p.MaxFileSize}) is larger than scanner.streamMaxLength ({p.ScannerStreamMaxLength}); files between the two are rejected as unscannable anyway",
                 "lower limits.maxFileSize, or raise clamd's StreamMaxLength and scanner.streamMaxLength together");
+        if (p.MaxUnpackedSize < 1)
+            m.Error($"profile '{profileName}': limits.maxUnpackedSize must be at least 1 byte", "e.g. 1GiB");
         m.Done();
         return p;
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Pipeline.Checkup.Archives;
 using Pipeline.Checkup.Policies;
 using Pipeline.Checkup.Scanning;
 using Pipeline.Engine.Definitions;
@@ -28,7 +29,7 @@ public sealed class ScanStage : IStage
 
         var (policy, profile) = LoadPolicy(context.Settings.PipelinesDir, context.Definition.Scan);
         using var pool = CreatePool(context.Settings.Clamd, context.Time);
-        var verdict = await new PolicyScanner(pool, context.Time).ScanAsync(context.TreeDir, files, policy, profile, ct).ConfigureAwait(false);
+        var verdict = await new PolicyScanner(pool, context.Settings.Clamd.Limits, context.Time).ScanAsync(context.TreeDir, files, policy, profile, ct).ConfigureAwait(false);
 
         // The scanned digest must match what verify checked: the same bytes were judged.
         var expected = checksums.Files.ToDictionary(f => f.Path, f => f.Sha256, StringComparer.Ordinal);
@@ -80,8 +81,37 @@ public sealed class ScanStage : IStage
             reason = f.Reason,
         }));
         if (verdict.Problems.Count > 0) evidence["problems"] = JsonSerializer.Serialize(verdict.Problems);
+
+        // What clamd really read: its limits, and what the engine measured inside every archive.
+        if (verdict.ClamdLimits is { } limits)
+            evidence["clamdLimits"] = JsonSerializer.Serialize(new
+            {
+                maxFileSize = limits.MaxFileSize, maxScanSize = limits.MaxScanSize, maxRecursion = limits.MaxRecursion,
+                maxFiles = limits.MaxFiles, streamMaxLength = limits.StreamMaxLength,
+            });
+        var archives = verdict.Archives.ToList();
+        evidence["archivesInspected"] = archives.Count.ToString(CultureInfo.InvariantCulture);
+        evidence["archiveMembers"] = archives.Sum(a => a.Archive!.MemberCount).ToString(CultureInfo.InvariantCulture);
+        evidence["archiveUnpackedBytes"] = archives.Sum(a => a.Archive!.TotalUnpacked).ToString(CultureInfo.InvariantCulture);
+        evidence["archivesIncomplete"] = archives.Count(a => !a.Archive!.Complete).ToString(CultureInfo.InvariantCulture);
+        if (archives.Count > 0) evidence["archives"] = JsonSerializer.Serialize(archives.Select(a => ArchiveJson(a.Path, a.Archive!, a.Code)));
         return evidence;
     }
+
+    private static object ArchiveJson(string file, ArchiveReport a, string? code) => new
+    {
+        file,
+        format = a.Format,
+        members = a.MemberCount,
+        unpackedBytes = a.TotalUnpacked,
+        packedBytes = a.PackedSize,
+        ratio = Math.Round(a.Ratio, 1),
+        deepestLevel = a.DeepestLevel,
+        nesting = a.Nesting,
+        complete = a.Complete,
+        code,
+        issue = a.Issues.FirstOrDefault() is { } i ? new { kind = i.Kind.ToString().ToLowerInvariant(), member = i.Member, detail = i.Detail } : null,
+    };
 
     /// <summary>Writes the whole verdict as indented JSON.</summary>
     public static async Task WriteReportAsync(string path, ScanVerdict verdict, CancellationToken ct)
@@ -103,6 +133,7 @@ public sealed class ScanStage : IStage
         decision = v.Decision.ToString().ToLowerInvariant(),
         digest = v.Digest(),
         problems = v.Problems,
+        clamdLimits = v.ClamdLimits?.ToString(),
         files = v.Files.Select(f => new
         {
             path = f.Path,
@@ -111,7 +142,10 @@ public sealed class ScanStage : IStage
             type = FileTypes.Name(f.Type),
             outcome = f.Outcome.ToString().ToLowerInvariant(),
             detection = f.Detection,
+            code = f.Code,
             reason = f.Reason,
+            archive = f.Archive is { } a ? ArchiveJson(f.Path, a, f.Code) : null,
+            members = f.Archive?.Members.Take(1000).Select(m => new { path = m.Path, size = m.Size, level = m.Level }),
         }),
     };
 }

@@ -97,6 +97,7 @@ public sealed class DeliveryHarness : IAsyncDisposable
             clamd:
               endpoints: [tcp://{TestServices.Require("PIPELINE_CLAMD_TCP")}]
               parallelism: 2
+              configFile: {SharedClamd.ConfigFile}
             registry:
               url: http://{Registry}
             internalGit:

@@ -81,7 +81,7 @@ var modes = new List<(string Name, Func<Task<string>> Run)>
     ($"ours: ClamdPool {transport} conn/file, {opts.Parallel} parallel", () => RunOurs(perConnection)),
     ($"ours: PolicyScanner {transport} (+sha256, types), {opts.Parallel} par.", async () =>
     {
-        var verdict = await new PolicyScanner(pool, TimeProvider.System).ScanAsync(opts.Dir, files.Select(f => f.Rel).ToList(), policy, "normal", CancellationToken.None);
+        var verdict = await new PolicyScanner(pool, ClamdLimits.Load(opts.ClamdConf, []) ?? throw new InvalidOperationException("cannot read " + opts.ClamdConf), TimeProvider.System).ScanAsync(opts.Dir, files.Select(f => f.Rel).ToList(), policy, "normal", CancellationToken.None);
         return $"decision {verdict.Decision}, {verdict.Findings.Count()} findings";
     }),
     ("clamdscan --stream", () => Task.FromResult(RunClamdscan(opts, ["--stream"]))),

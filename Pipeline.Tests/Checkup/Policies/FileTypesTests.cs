@@ -70,64 +70,6 @@ public class FileTypesTests
     public void Unsafe_globs_are_refused(string glob) => Assert.That(PathGlob.TryParse(glob), Is.Null);
 }
 
-public class ArchiveNestingTests
-{
-    private static byte[] Zip(string name, byte[] content)
-    {
-        var ms = new MemoryStream();
-        using (var zip = new ZipArchive(ms, ZipArchiveMode.Create, leaveOpen: true))
-        using (var s = zip.CreateEntry(name).Open()) s.Write(content);
-        return ms.ToArray();
-    }
-
-    private static byte[] TarGz(string name, byte[] content)
-    {
-        var ms = new MemoryStream();
-        using (var gz = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true))
-        using (var tar = new TarWriter(gz, TarEntryFormat.Pax, leaveOpen: true))
-            tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(content) });
-        return ms.ToArray();
-    }
-
-    private static int Measure(byte[] file, int limit)
-    {
-        var path = Path.GetTempFileName();
-        try
-        {
-            File.WriteAllBytes(path, file);
-            return ArchiveNesting.Measure(path, limit, 1 << 20, CancellationToken.None);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }
-
-    [Test]
-    public void Plain_file_has_depth_0_and_a_zip_depth_1()
-    {
-        var text = Encoding.ASCII.GetBytes("hello");
-        Assert.That(Measure(text, 8), Is.EqualTo(0));
-        Assert.That(Measure(Zip("a.txt", text), 8), Is.EqualTo(1));
-    }
-
-    [Test]
-    public void Zip_in_zip_in_tar_gz_counts_each_level_and_tar_gz_is_one()
-    {
-        var inner = Zip("b.zip", Zip("a.txt", "x"u8.ToArray()));
-        Assert.That(Measure(TarGz("c.zip", inner), 8), Is.EqualTo(3));
-    }
-
-    [Test]
-    public void Measuring_stops_just_past_the_limit()
-    {
-        var data = "x"u8.ToArray();
-        for (var i = 0; i < 10; i++) data = Zip($"n{i}.zip", data);
-        Assert.That(Measure(data, 3), Is.EqualTo(4));
-        Assert.That(Measure(data, 20), Is.EqualTo(10));
-    }
-}
-
 public class DatabaseAgeTests
 {
     private static readonly DateTimeOffset Now = DateTimeOffset.Parse("2026-06-10T00:00:00Z");

@@ -39,6 +39,49 @@ public class ScanPolicyLoaderTests
     }
 
     [Test]
+    public void Archive_limits_and_the_uninspectable_rule_are_read_and_default_to_strict()
+    {
+        const string text = """
+            name: p
+            defaults:
+              limits:
+                maxUnpackedSize: 300MiB
+                maxCompressionRatio: 50
+              uninspectable: quarantine
+            profiles:
+              - name: normal
+              - name: strict
+                limits:
+                  maxCompressionRatio: 10
+                uninspectable: reject
+            """;
+        var p = ScanPolicyLoader.Parse("p.yaml", Encoding.UTF8.GetBytes(text), new ConfigErrors())!;
+        Assert.That((p.Profile("normal").MaxUnpackedSize, p.Profile("normal").MaxCompressionRatio, p.Profile("normal").UninspectableArchives),
+            Is.EqualTo((300L << 20, 50.0, PolicyAction.Quarantine)));
+        Assert.That((p.Profile("strict").MaxUnpackedSize, p.Profile("strict").MaxCompressionRatio, p.Profile("strict").UninspectableArchives),
+            Is.EqualTo((300L << 20, 10.0, PolicyAction.Reject)));
+        var builtIn = ScanPolicy.BuiltIn.Profile("normal");
+        Assert.That((builtIn.UninspectableArchives, builtIn.UnscannableLargeFiles), Is.EqualTo((PolicyAction.Reject, PolicyAction.Reject)));
+    }
+
+    [Test]
+    public void A_bad_archive_limit_is_reported_with_its_line()
+    {
+        const string text = """
+            name: p
+            profiles:
+              - name: normal
+                limits:
+                  maxCompressionRatio: 1
+                uninspectable: maybe
+            """;
+        var errors = new ConfigErrors();
+        Assert.That(ScanPolicyLoader.Parse("p.yaml", Encoding.UTF8.GetBytes(text), errors), Is.Null);
+        Assert.That(errors.All.Select(e => (e.Line, e.Message.Contains("maxCompressionRatio", StringComparison.Ordinal) || e.Message.Contains("uninspectable", StringComparison.Ordinal))),
+            Is.EqualTo(new[] { (5, true), (6, true) }));
+    }
+
+    [Test]
     public void The_version_changes_with_any_byte_of_the_file()
     {
         var text = "name: p\nprofiles:\n  - name: normal\n";

@@ -167,6 +167,20 @@ public class DeliveryEndToEndTests : DeliveryFixture
     }
 
     [Test]
+    public async Task A_zip_whose_member_clamd_skips_for_its_size_is_rejected_at_scan_as_unscannable()
+    {
+        var s = Harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        s.Supplier.Write("lib/plugins.zip", Pipeline.Tests.Checkup.Archives.TestArchives.Zip(
+            ("plugin.bin", Pipeline.Tests.Checkup.Archives.TestArchives.NoisyEndingInEicar(SharedClamd.Limits.MaxFileSize + 1))));
+        s.Supplier.WriteChecksums();
+        s.Publish("v1.0.0");
+        var d = await RunRejected(s, "scan", "SCAN-LIMIT-FILESIZE");
+        Assert.That(d.Reason, Does.Contain("'lib/plugins.zip!plugin.bin'").And.Contain("MaxFileSize"));
+    }
+
+    [Test]
     public async Task A_lightweight_tag_is_rejected_at_fetch()
     {
         var s = Harness.NewScenario();

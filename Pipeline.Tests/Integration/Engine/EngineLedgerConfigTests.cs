@@ -22,6 +22,12 @@ public class EngineLedgerConfigTests
             {extra}
             clamd:
               endpoints: [tcp://127.0.0.1:3310]
+              limits:
+                maxFileSize: 64MiB
+                maxScanSize: 256MiB
+                maxRecursion: 8
+                maxFiles: 10000
+                streamMaxLength: 64MiB
             registry:
               url: http://127.0.0.1:5000
             internalGit:

@@ -54,7 +54,7 @@ public class ScanStageTests
 
         File.WriteAllText(Path.Combine(work, "tree", "SHA256SUMS"), string.Join("", digests.Select(d => $"{d.Sha256}  {d.Path}\n")));
         var settings = new EngineSettings(_dir.Combine("engine.yaml"), pipelines, _dir.Combine("work"), new DatabaseSettings("Host=unused", null),
-            new ClamdSettings([TestServices.Require("PIPELINE_CLAMD_TCP").Insert(0, "tcp://")], 2, TimeSpan.FromMinutes(1)),
+            new ClamdSettings([TestServices.Require("PIPELINE_CLAMD_TCP").Insert(0, "tcp://")], 2, TimeSpan.FromMinutes(1), SharedClamd.Limits),
             new RegistrySettings(new Uri("http://127.0.0.1:1"), null), new InternalGitSettings(new Uri("http://127.0.0.1:1"), null));
         var definition = new PipelineDefinition("demo", "demo.yaml", "S", null, new SourceSettings(new Uri("file:///x"), null, new System.Text.RegularExpressions.Regex(".")),
             [], new ChecksumSettings("SHA256SUMS", ManifestSignature.Tag, null), new PublishSettings("a/b"), new ImageTargetSettings("apps/x", [])) { Scan = scan };
@@ -96,6 +96,28 @@ public class ScanStageTests
         var e = await Assert.ThrowsAsync<Pipeline.Checkup.CheckupException>(() => new ScanStage().ExecuteAsync(ctx, CancellationToken.None));
         Assert.That(e!.Code, Is.EqualTo(PolicyErrors.UnknownProfile));
         Assert.That(e.Message, Does.Contain("has no profile 'sehr-hoch'; it has: hoch"));
+    }
+
+    [Test]
+    public async Task The_evidence_records_what_was_inspected_inside_archives_and_an_archive_past_clamds_limit_is_rejected()
+    {
+        var small = Pipeline.Tests.Checkup.Archives.TestArchives.Zip(("a.txt", "hello"u8.ToArray()), ("b.txt", new byte[1000]));
+        var ok = await new ScanStage().ExecuteAsync(Context(new() { ["lib/small.jar"] = small, ["ok.txt"] = "ok"u8.ToArray() }, null), CancellationToken.None);
+        Assert.That((ok.Evidence["archivesInspected"], ok.Evidence["archiveMembers"], ok.Evidence["archiveUnpackedBytes"], ok.Evidence["archivesIncomplete"]),
+            Is.EqualTo(("1", "2", "1005", "0")));
+        Assert.That(ok.Evidence["clamdLimits"], Does.Contain($"\"maxFileSize\":{SharedClamd.Limits.MaxFileSize}"));
+        var archive = JsonDocument.Parse(ok.Evidence["archives"]).RootElement.EnumerateArray().Single();
+        Assert.That((archive.GetProperty("file").GetString(), archive.GetProperty("format").GetString(), archive.GetProperty("complete").GetBoolean()),
+            Is.EqualTo(("lib/small.jar", "zip", true)));
+
+        var big = Pipeline.Tests.Checkup.Archives.TestArchives.Zip(("x/payload.bin", Pipeline.Tests.Checkup.Archives.TestArchives.NoisyEndingInEicar(SharedClamd.Limits.MaxFileSize + 1)));
+        var e = await Assert.ThrowsAsync<ScanRejectedException>(() => new ScanStage().ExecuteAsync(Context(new() { ["lib/big.zip"] = big }, null), CancellationToken.None));
+        Assert.That(e!.Code, Is.EqualTo(PolicyErrors.LimitFileSize));
+        Assert.That(e.Message, Does.Contain("'lib/big.zip!x/payload.bin'").And.Contain("MaxFileSize").And.Contain("NOT scanned by clamd"));
+        Assert.That(e.Evidence["archivesIncomplete"], Is.EqualTo("1"), "the attestation does not claim the archive was read to the end");
+        var issue = JsonDocument.Parse(e.Evidence["archives"]).RootElement.EnumerateArray().Single().GetProperty("issue");
+        Assert.That((issue.GetProperty("kind").GetString(), issue.GetProperty("member").GetString()), Is.EqualTo(("filesize", "lib/big.zip!x/payload.bin")));
+        Assert.That(e.Evidence.Values, Has.None.Contains(TestServices.Require("PIPELINE_STATE_DIR")), "no local paths in signed evidence");
     }
 
     [Test]

@@ -123,7 +123,7 @@ public class ClamdOutageTests
         using var pool = new ClamdPool([ClamdEndpoint.Parse(_endpoint)], new ClamdPoolOptions { Parallelism = 1 }, TimeProvider.System);
         var policy = new ScanPolicy("t", ScanPolicy.VersionOf("t"u8), null, new Dictionary<string, ScanProfile> { ["normal"] = new("normal") }, []);
         var scanned = 0;
-        var scanner = new PolicyScanner(pool, TimeProvider.System) { FileScanned = _ => { if (Interlocked.Increment(ref scanned) == 3) KillClamd(); } };
+        var scanner = new PolicyScanner(pool, ClamdLimits.Load(_dir.Combine("clamd.conf"), [])!, TimeProvider.System) { FileScanned = _ => { if (Interlocked.Increment(ref scanned) == 3) KillClamd(); } };
         var e = await Assert.ThrowsAsync<ClamdException>(() => scanner.ScanAsync(_dir.Path, rels, policy, "normal", CancellationToken.None));
         Assert.That(e!.Code, Is.EqualTo(ClamdErrors.NoHealthyEndpoint));
         Assert.That(scanned, Is.EqualTo(3), "clamd stopped after three of forty files");
