@@ -14,7 +14,7 @@ internal sealed class ThrowAwayRegistry : IDisposable
     public const string User = "ci-user";
     public const string Password = "pw-Secr3t-registry";
 
-    private readonly Process _process;
+    private Process _process;
 
     public string Dir { get; }
     public int Port { get; }
@@ -84,6 +84,13 @@ internal sealed class ThrowAwayRegistry : IDisposable
                 """;
         }
         File.WriteAllText(Path.Combine(dir, "config.yml"), yaml);
+        var registry = new ThrowAwayRegistry(Launch(dir), dir, port, tls, ca, creds);
+        registry.WaitReady();
+        return registry;
+    }
+
+    private static Process Launch(string dir)
+    {
         var psi = new ProcessStartInfo("docker-registry") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add("serve");
         psi.ArgumentList.Add(Path.Combine(dir, "config.yml"));
@@ -92,9 +99,28 @@ internal sealed class ThrowAwayRegistry : IDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var registry = new ThrowAwayRegistry(process, dir, port, tls, ca, creds);
-        registry.WaitReady();
-        return registry;
+        return process;
+    }
+
+    /// <summary>The blob's data file in the registry's storage (to corrupt it in a test).</summary>
+    public string BlobDataPath(string digestHex) =>
+        Path.Combine(Dir, "data", "docker", "registry", "v2", "blobs", "sha256", digestHex[..2], digestHex, "data");
+
+    /// <summary>Kills the registry process and waits until it is gone (the storage stays).</summary>
+    public void Stop()
+    {
+        if (_process.HasExited) return;
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit(10_000);
+    }
+
+    /// <summary>Starts the registry again on the same port over the same storage.</summary>
+    public void Restart()
+    {
+        Stop();
+        _process.Dispose();
+        _process = Launch(Dir);
+        WaitReady();
     }
 
     private void WaitReady()
