@@ -35,7 +35,7 @@ internal sealed class CopyPlan
     public static async Task<CopyPlan> ReadAsync(RegistryClient source, string repository, Digest root, bool referrers, CancellationToken ct)
     {
         var plan = new CopyPlan(source, repository);
-        await plan.VisitAsync(root, null, null, null, ct).ConfigureAwait(false);
+        await plan.VisitAsync(root, null, null, ct).ConfigureAwait(false);
         if (referrers)
         {
             // The list grows while we walk it: referrers of referrers (a signature on an SBOM) come along.
@@ -43,13 +43,13 @@ internal sealed class CopyPlan
             {
                 var subject = plan._nodes[i].Digest;
                 var found = await source.ListReferrersAsync(repository, subject, null, ct).ConfigureAwait(false);
-                foreach (var r in found) await plan.VisitAsync(r.Digest, r, r, subject, ct).ConfigureAwait(false);
+                foreach (var r in found) await plan.VisitAsync(r.Digest, r, subject, ct).ConfigureAwait(false);
             }
         }
         return plan;
     }
 
-    private async Task VisitAsync(Digest digest, Descriptor? named, Descriptor? referrer, Digest? subject, CancellationToken ct)
+    private async Task VisitAsync(Digest digest, Descriptor? named, Digest? subject, CancellationToken ct)
     {
         if (!_seen.Add(digest)) return;
         if (named is not null && !IsCopyable(named.MediaType))
@@ -61,7 +61,7 @@ internal sealed class CopyPlan
         }
         catch (RegistryException ex) when (ex.StatusCode == 404)
         {
-            var what = named is null ? "The manifest" : referrer is not null ? $"Referrer manifest of {subject}" : "Child manifest";
+            var what = named is null ? "The manifest" : subject is not null ? $"Referrer manifest of {subject}" : "Child manifest";
             throw new RegistryException("REG-COPY-002", $"{what} {digest} is not in the source repository '{_repository}'; nothing was copied.", statusCode: 404, inner: ex);
         }
         if (!IsCopyable(manifest.MediaType)) throw Unsupported(digest, manifest.MediaType);
@@ -69,22 +69,26 @@ internal sealed class CopyPlan
             throw new RegistryException("REG-COPY-001", $"Manifest {digest} has {manifest.Bytes.LongLength} bytes, but its descriptor says {named.Size}; refusing to copy it.");
 
         Descriptor? declaredSubject;
+        string? artifactType;
+        IReadOnlyDictionary<string, string>? annotations;
         if (MediaTypes.IsIndex(manifest.MediaType))
         {
             var index = ImageIndex.Parse(manifest.Bytes, manifest.MediaType);
-            declaredSubject = index.Subject;
-            foreach (var child in index.Manifests) await VisitAsync(child.Digest, child, null, null, ct).ConfigureAwait(false);
+            (declaredSubject, artifactType, annotations) = (index.Subject, index.ArtifactType, index.Annotations);
+            foreach (var child in index.Manifests) await VisitAsync(child.Digest, child, null, ct).ConfigureAwait(false);
         }
         else
         {
             var image = ImageManifest.Parse(manifest.Bytes, manifest.MediaType);
-            declaredSubject = image.Subject;
+            (declaredSubject, artifactType, annotations) = (image.Subject, image.ArtifactType ?? image.Config.MediaType, image.Annotations);
             foreach (var blob in image.Layers.Prepend(image.Config)) AddBlob(blob);
         }
         if (subject is not null && declaredSubject?.Digest != subject)
             throw new RegistryException("REG-COPY-004",
                 $"The source lists {digest} as a referrer of {subject}, but its subject is {declaredSubject?.Digest.ToString() ?? "missing"}; refusing to copy it.");
-        _nodes.Add(new CopyNode(digest, manifest.MediaType, manifest.Bytes, referrer, subject));
+        // The target's fallback index entry is built from the manifest itself (as a referrers API would), not from the source's listing.
+        var entry = subject is null ? null : new Descriptor(manifest.MediaType, digest, manifest.Bytes.LongLength, annotations, ArtifactType: artifactType);
+        _nodes.Add(new CopyNode(digest, manifest.MediaType, manifest.Bytes, entry, subject));
     }
 
     private void AddBlob(Descriptor blob)

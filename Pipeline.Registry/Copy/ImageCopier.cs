@@ -53,7 +53,7 @@ public static class ImageCopier
             }
             else
             {
-                var sent = await target.CopyBlobFromAsync(source, sourceRepository, targetRepository, blob, null, token).ConfigureAwait(false);
+                var sent = await target.CopyBlobFromAsync(source, sourceRepository, targetRepository, blob, token).ConfigureAwait(false);
                 Interlocked.Add(ref bytesUploaded, sent);
                 Interlocked.Increment(ref uploaded);
             }

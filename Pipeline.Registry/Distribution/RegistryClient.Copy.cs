@@ -25,14 +25,13 @@ public sealed partial class RegistryClient
     /// <c>REG-COPY-001</c> and never retried; a blob missing in the source is <c>REG-COPY-002</c>.
     /// Returns the bytes sent.
     /// </summary>
-    internal async Task<long> CopyBlobFromAsync(RegistryClient source, string sourceRepository, string repository, Descriptor blob,
-        Action<long>? sent, CancellationToken ct)
+    internal async Task<long> CopyBlobFromAsync(RegistryClient source, string sourceRepository, string repository, Descriptor blob, CancellationToken ct)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await CopyBlobOnceAsync(source, sourceRepository, repository, blob, sent, ct).ConfigureAwait(false);
+                return await CopyBlobOnceAsync(source, sourceRepository, repository, blob, ct).ConfigureAwait(false);
             }
             catch (RegistryException ex) when (ex.IsTransient && attempt < _options.MaxAttempts)
             {
@@ -41,8 +40,7 @@ public sealed partial class RegistryClient
         }
     }
 
-    private async Task<long> CopyBlobOnceAsync(RegistryClient source, string sourceRepository, string repository, Descriptor blob,
-        Action<long>? sent, CancellationToken ct)
+    private async Task<long> CopyBlobOnceAsync(RegistryClient source, string sourceRepository, string repository, Descriptor blob, CancellationToken ct)
     {
         using var download = await source.SendAsync("REG-BLOB-007", "Blob download", () => new HttpRequestMessage(HttpMethod.Get, source.Url($"v2/{sourceRepository}/blobs/{blob.Digest}")),
             ct, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
@@ -55,7 +53,7 @@ public sealed partial class RegistryClient
         var location = (await StartUploadAsync(repository, null, null, ct).ConfigureAwait(false))!;
         await using var body = await download.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
         // maxBytes one past the size: a longer body is detected below instead of inside the HTTP send.
-        using var hashing = new HashingStream(new CountingReadStream(body, sent), blob.Digest.CreateHash(), leaveOpen: true, maxBytes: blob.Size + 1);
+        using var hashing = new HashingStream(body, blob.Digest.CreateHash(), leaveOpen: true, maxBytes: blob.Size + 1);
         var sessionOpen = true;
         try
         {
@@ -143,36 +141,5 @@ public sealed partial class RegistryClient
         var updated = new ImageIndex([.. existing.Manifests, descriptor]);
         await PushManifestAsync(repository, tag, updated.ToJsonBytes(), MediaTypes.OciIndex, ct).ConfigureAwait(false);
         return true;
-    }
-
-    /// <summary>A read-only pass-through that reports bytes read.</summary>
-    private sealed class CountingReadStream(Stream inner, Action<long>? report) : Stream
-    {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            var n = inner.Read(buffer, offset, count);
-            report?.Invoke(n);
-            return n;
-        }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-            report?.Invoke(n);
-            return n;
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 }

@@ -275,6 +275,48 @@ public class ImageCopierIntegrationTests
     }
 
     [Test]
+    public async Task An_index_entry_of_an_unknown_media_type_is_refused_with_its_code()
+    {
+        var (from, to) = (Repo("src"), Repo("stage"));
+        using var client = new RegistryClient(RegistryEndpoint.Parse(_plain));
+        var store = new BlobStore(Path.Combine(_work, "blobs"));
+        var image = await ImageAsync(store, 4096, 4, "amd64");
+        await client.PushImageAsync(from, image.ManifestDigest.ToString(), image, store);
+        var odd = new ImageIndex([new Descriptor("application/vnd.example.unknown+json", image.ManifestDigest, image.ManifestBytes.Length)]);
+        var indexDigest = await client.PushIndexAsync(from, "odd", odd);
+
+        var ex = await Assert.ThrowsAsync<RegistryException>(() => ImageCopier.CopyAsync(client, from, indexDigest, client, to, null, CancellationToken.None));
+
+        Assert.That(ex!.Code, Is.EqualTo("REG-COPY-003"), ex.Message);
+        Assert.That(ex.Message, Does.Contain("application/vnd.example.unknown+json"));
+        Assert.That(await client.ManifestExistsAsync(to, image.ManifestDigest), Is.False);
+    }
+
+    [Test]
+    public async Task A_listed_referrer_whose_subject_is_another_image_is_refused()
+    {
+        var (from, to) = (Repo("src"), Repo("stage"));
+        using var client = new RegistryClient(RegistryEndpoint.Parse(_plain));
+        var store = new BlobStore(Path.Combine(_work, "blobs"));
+        var image = await ImageAsync(store, 4096, 5, "amd64");
+        var other = await ImageAsync(store, 4096, 6, "arm64");
+        await client.PushImageAsync(from, "v1", image, store);
+        await client.PushImageAsync(from, "v2", other, store);
+        var sbom = Encoding.UTF8.GetBytes("{\"spdxVersion\":\"SPDX-2.3\"}");
+        var attached = await client.AttachArtifactAsync(from, other.ManifestDescriptor, SbomType, [(new Descriptor(SbomType, Digest.Compute(sbom), sbom.Length), sbom)]);
+        // A hostile source lists the other image's SBOM as a referrer of ours (the fallback tag is just a tag).
+        await client.PushManifestAsync(from, RegistryClient.ReferrersTag(image.ManifestDigest), new ImageIndex([attached.Manifest]).ToJsonBytes(), MediaTypes.OciIndex);
+
+        var ex = await Assert.ThrowsAsync<RegistryException>(() => ImageCopier.CopyAsync(client, from, image.ManifestDigest, client, to, null, CancellationToken.None));
+
+        Assert.That(ex!.Code, Is.EqualTo("REG-COPY-004"), ex.Message);
+        Assert.That(ex.Message, Does.Contain(attached.ManifestDigest.ToString()).And.Contain(other.ManifestDigest.ToString()));
+        var without = await ImageCopier.CopyAsync(client, from, image.ManifestDigest, client, to, new ImageCopyOptions { IncludeReferrers = false }, CancellationToken.None);
+        Assert.That(without.Referrers, Is.Empty);
+        Assert.That(without.Manifests, Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task Tagging_a_digest_that_was_not_copied_is_refused()
     {
         var repo = Repo("stage");
