@@ -14,7 +14,7 @@ internal sealed class ThrowAwayRegistry : IDisposable
     public const string User = "ci-user";
     public const string Password = "pw-Secr3t-registry";
 
-    private readonly Process _process;
+    private Process _process;
 
     public string Dir { get; }
     public int Port { get; }
@@ -83,6 +83,13 @@ internal sealed class ThrowAwayRegistry : IDisposable
                 """;
         }
         File.WriteAllText(Path.Combine(dir, "config.yml"), yaml);
+        var (process, port) = Launch(dir);
+        return new ThrowAwayRegistry(process, dir, port, tls, ca, creds);
+    }
+
+    /// <summary>Starts docker-registry on the folder's config and waits for the port it reports.</summary>
+    private static (Process Process, int Port) Launch(string dir)
+    {
         var psi = new ProcessStartInfo("docker-registry") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add("serve");
         psi.ArgumentList.Add(Path.Combine(dir, "config.yml"));
@@ -108,7 +115,29 @@ internal sealed class ThrowAwayRegistry : IDisposable
             process.WaitForExit();
             Assert.Fail($"docker-registry did not report its port ({(first == exited ? "exited with " + process.ExitCode : "20 s passed")}):\n{string.Join('\n', log)}");
         }
-        return new ThrowAwayRegistry(process, dir, listening.Task.Result, tls, ca, creds);
+        return (process, listening.Task.Result);
+    }
+
+    /// <summary>The blob's data file in the registry's storage (to corrupt it in a test).</summary>
+    public string BlobDataPath(string digestHex) =>
+        Path.Combine(Dir, "data", "docker", "registry", "v2", "blobs", "sha256", digestHex[..2], digestHex, "data");
+
+    /// <summary>Kills the registry process and waits until it is gone (the storage stays).</summary>
+    public void Stop()
+    {
+        if (_process.HasExited) return;
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit(10_000);
+    }
+
+    /// <summary>Starts the registry again on the same port (now pinned in its config) over the same storage.</summary>
+    public void Restart()
+    {
+        Stop();
+        _process.Dispose();
+        var config = Path.Combine(Dir, "config.yml");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("addr: 127.0.0.1:0", $"addr: 127.0.0.1:{Port}", StringComparison.Ordinal));
+        (_process, _) = Launch(Dir);
     }
 
     /// <summary>docker-registry's line once its listener is bound: <c>msg="listening on 127.0.0.1:43683"</c> (", tls" after it with TLS).</summary>
