@@ -157,6 +157,7 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
         var leafHashes = new List<byte[]>();
         var leafFacts = new Dictionary<long, SignedLeaf>();
         var stored = new HashSet<long>();
+        var firstWithHash = new Dictionary<string, long>(StringComparer.Ordinal);
         long expected = 0;
         // Pages are read ahead while the current one is checked; hashing and signature checks of a
         // page run in parallel, problems are then reported in log order.
@@ -185,6 +186,9 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
                 var (hash, opens, statement, key, problem) = opened[k];
                 leafHashes.Add(hash);
                 stored.Add(leaf.Index);
+                // The engine never logs the same envelope twice (every signature is fresh): a copy is a replayed entry.
+                if (!firstWithHash.TryAdd(Convert.ToHexStringLower(hash), leaf.Index))
+                    Add(new AuditProblem("LOG-LEAF-DUPLICATE", $"log entry {leaf.Index} is a copy of log entry {firstWithHash[Convert.ToHexStringLower(hash)]}: an entry was replayed", leaf.Index));
                 if (!hash.AsSpan().SequenceEqual(leaf.LeafHash))
                     Add(new AuditProblem("LOG-LEAF-CHANGED", $"log entry {leaf.Index}: the stored envelope does not match its leaf hash (changed after it was logged)", leaf.Index));
                 if (opens)
@@ -250,8 +254,8 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
             try
             {
                 var cp = CheckpointNote.Verify(row.Note, keys, origin);
-                if (cp.TreeSize != row.TreeSize || !cp.RootHash.AsSpan().SequenceEqual(row.RootHash))
-                    Add(new AuditProblem("LOG-CHECKPOINT-MISMATCH", $"checkpoint at size {row.TreeSize}: the stored row disagrees with its signed note"));
+                if (cp.TreeSize != row.TreeSize || !cp.RootHash.AsSpan().SequenceEqual(row.RootHash) || cp.KeyId != row.KeyId)
+                    Add(new AuditProblem("LOG-CHECKPOINT-MISMATCH", $"checkpoint at size {row.TreeSize}: the stored row (size, root or key id) disagrees with its signed note"));
                 else if (cp.TreeSize > size)
                     Add(new AuditProblem("LOG-TRUNCATED", $"checkpoint at size {cp.TreeSize} is signed, but the log now holds {size} entries: entries were removed", size));
                 else if (!RootAt(cp.TreeSize).AsSpan().SequenceEqual(cp.RootHash))

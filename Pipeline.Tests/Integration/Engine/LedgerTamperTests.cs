@@ -271,4 +271,18 @@ public class LedgerTamperTests
         }));
         Assert.That(result.Guards!.EnabledTriggers, Has.Count.EqualTo(7));
     }
+
+    [Test]
+    public async Task A_replayed_leaf_and_a_changed_checkpoint_key_column_are_caught()
+    {
+        await using var lab = await NewLabAsync();
+        await lab.SuperuserAsync("""
+            insert into log_leaves (idx, leaf_hash, envelope, delivery_id, pipeline, supplier, stage, verdict, predicate_type, key_id, subjects, materials, recorded_at, tag)
+              select 4, leaf_hash, envelope, delivery_id, pipeline, supplier, stage, verdict, predicate_type, key_id, subjects, materials, recorded_at, tag from log_leaves where idx = 2;
+            update log_checkpoints set key_id = '0000000000000000000000000000000000000000000000000000000000000000';
+            """);
+        var result = await lab.Audit.VerifyLogAsync(null, default);
+        Assert.That(result.Problems, Does.Contain(new AuditProblem("LOG-LEAF-DUPLICATE", "log entry 4 is a copy of log entry 2: an entry was replayed", 4)));
+        Assert.That(result.Problems, Does.Contain(new AuditProblem("LOG-CHECKPOINT-MISMATCH", "checkpoint at size 4: the stored row (size, root or key id) disagrees with its signed note")));
+    }
 }
