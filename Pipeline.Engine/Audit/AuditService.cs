@@ -157,7 +157,7 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
         var leafHashes = new List<byte[]>();
         var leafFacts = new Dictionary<long, SignedLeaf>();
         var stored = new HashSet<long>();
-        var firstWithHash = new Dictionary<string, long>(StringComparer.Ordinal);
+        var firstWithHash = new Dictionary<(long, long), long>(); // first 128 bits of each leaf hash
         long expected = 0;
         // Pages are read ahead while the current one is checked; hashing and signature checks of a
         // page run in parallel, problems are then reported in log order.
@@ -187,8 +187,9 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
                 leafHashes.Add(hash);
                 stored.Add(leaf.Index);
                 // The engine never logs the same envelope twice (every signature is fresh): a copy is a replayed entry.
-                if (!firstWithHash.TryAdd(Convert.ToHexStringLower(hash), leaf.Index))
-                    Add(new AuditProblem("LOG-LEAF-DUPLICATE", $"log entry {leaf.Index} is a copy of log entry {firstWithHash[Convert.ToHexStringLower(hash)]}: an entry was replayed", leaf.Index));
+                var hashKey = (BitConverter.ToInt64(hash, 0), BitConverter.ToInt64(hash, 8));
+                if (!firstWithHash.TryAdd(hashKey, leaf.Index))
+                    Add(new AuditProblem("LOG-LEAF-DUPLICATE", $"log entry {leaf.Index} is a copy of log entry {firstWithHash[hashKey]}: an entry was replayed", leaf.Index));
                 if (!hash.AsSpan().SequenceEqual(leaf.LeafHash))
                     Add(new AuditProblem("LOG-LEAF-CHANGED", $"log entry {leaf.Index}: the stored envelope does not match its leaf hash (changed after it was logged)", leaf.Index));
                 if (opens)
