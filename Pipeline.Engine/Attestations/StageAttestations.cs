@@ -14,7 +14,10 @@ namespace Pipeline.Engine.Attestations;
 /// </summary>
 public static class StageAttestations
 {
-    public static InTotoStatement Build(DeliveryContext ctx, string stage, StageOutcome? outcome, string? failCode, string? failReason, DateTimeOffset finishedOn, IReadOnlyList<InTotoStatement> previous)
+    /// <param name="failureEvidence">For a failed stage (no <paramref name="outcome"/>): what its checks found before one failed
+    /// (failed check, signer, key, manifest digest…), signed like a passed stage's evidence.</param>
+    public static InTotoStatement Build(DeliveryContext ctx, string stage, StageOutcome? outcome, string? failCode, string? failReason, DateTimeOffset finishedOn, IReadOnlyList<InTotoStatement> previous,
+        IReadOnlyDictionary<string, string>? failureEvidence = null)
     {
         var subjects = new List<ResourceDescriptor>();
         var materials = new List<ResourceDescriptor>();
@@ -99,13 +102,11 @@ public static class StageAttestations
 
         if (stage == "build" && passed) return new InTotoStatement(subjects, PredicateTypes.SlsaProvenance, Provenance(ctx, materials, outcome!, finishedOn));
 
-        var predicate = Common(ctx, stage, passed, failCode, failReason, finishedOn);
+        var predicate = Common(ctx, stage, passed, failCode, failReason is null ? null : LocalPaths.Scrub(failReason, ctx), finishedOn);
         predicate["materials"] = new JsonArray(materials.Select(m => (JsonNode)m.ToJson()).ToArray());
         var evidence = new JsonObject();
-        if (outcome is not null)
-        {
-            foreach (var (k, v) in outcome.Evidence.OrderBy(e => e.Key, StringComparer.Ordinal)) evidence[k] = v;
-        }
+        foreach (var (k, v) in (outcome?.Evidence ?? failureEvidence ?? new Dictionary<string, string>()).OrderBy(e => e.Key, StringComparer.Ordinal))
+            evidence[k] = LocalPaths.Scrub(v, ctx);
 
         predicate["evidence"] = evidence;
         return new InTotoStatement(subjects, PredicateTypes.ForStage(stage), predicate);
@@ -204,7 +205,7 @@ public static class StageAttestations
     private static JsonObject Provenance(DeliveryContext ctx, List<ResourceDescriptor> materials, StageOutcome outcome, DateTimeOffset finishedOn)
     {
         var evidence = new JsonObject();
-        foreach (var (k, v) in outcome.Evidence.OrderBy(e => e.Key, StringComparer.Ordinal)) evidence[k] = v;
+        foreach (var (k, v) in outcome.Evidence.OrderBy(e => e.Key, StringComparer.Ordinal)) evidence[k] = LocalPaths.Scrub(v, ctx);
         return new JsonObject
         {
             ["buildDefinition"] = new JsonObject

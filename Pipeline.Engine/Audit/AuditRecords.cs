@@ -26,13 +26,14 @@ public sealed record AuditRecord(
     string KeyId,
     IReadOnlyList<ResourceDescriptor> Subjects,
     IReadOnlyList<ResourceDescriptor> Materials,
-    DateTimeOffset RecordedAt)
+    DateTimeOffset? RecordedAt)
 {
+    /// <summary>Every value from the signed statement (the time is its signed <c>finishedOn</c>), only the index from the log.</summary>
     internal static AuditRecord From(LogLeaf leaf, InTotoStatement s, string keyId)
     {
         var f = StatementFacts.Of(s);
         return new AuditRecord(leaf.Index, f.DeliveryId, f.Pipeline, f.Supplier, f.Tag, f.Stage, f.Verdict, f.ReasonCode, f.Reason, f.Signer, f.PolicyDigest,
-            s.PredicateType, keyId, s.Subjects, s.Materials, leaf.RecordedAt);
+            s.PredicateType, keyId, s.Subjects, s.Materials, LedgerBinding.SignedTime(s));
     }
 }
 
@@ -63,6 +64,9 @@ public sealed record TraceResult(string Query, SignedCheckpoint? Checkpoint, IRe
 public sealed record LogVerification(long TreeSize, string RootHex, long LeavesChecked, long NodesChecked, int CheckpointsChecked, int LedgerEntriesChecked,
     SignedCheckpoint? SinceCheckpoint, IReadOnlyList<AuditProblem> Problems)
 {
+    /// <summary>What the database enforces on the ledger tables (append-only triggers, write grants).</summary>
+    public LedgerGuardReport? Guards { get; init; }
+
     public bool Ok => Problems.Count == 0;
     public AuditProblem? FirstProblem => Problems.Count == 0 ? null : Problems[0];
 }

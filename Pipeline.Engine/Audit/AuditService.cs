@@ -35,7 +35,8 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
         var list = new List<AuditRecord>();
         foreach (var leaf in await ledger.Log.QueryAsync(query, ct).ConfigureAwait(false))
         {
-            if (TryOpen(leaf, out var statement, out var key, out _)) list.Add(AuditRecord.From(leaf, statement!, key!.KeyId));
+            // The filters ran on lookup columns; an entry is listed only if its signed values match them too.
+            if (TryOpen(leaf, out var statement, out var key, out _) && AuditRecord.From(leaf, statement!, key!.KeyId) is var r && Matches(r, statement!, query)) list.Add(r);
         }
 
         return list;
@@ -63,7 +64,11 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
         }
         else
         {
-            ids.AddRange((await ledger.FindDeliveriesByTagAsync(q, ct).ConfigureAwait(false)).Select(d => d.Id));
+            // By tag: from the log's signed statements (the tag column is checked by audit verify), not the mutable deliveries table.
+            foreach (var leaf in await ledger.Log.QueryAsync(new LeafQuery(Tag: q, Limit: 100_000), ct).ConfigureAwait(false))
+            {
+                if (TryOpen(leaf, out var st, out _, out _) && StatementFacts.Of(st!).Tag == q && Guid.TryParse(StatementFacts.Of(st!).DeliveryId, out var d) && !ids.Contains(d)) ids.Add(d);
+            }
         }
 
         SignedCheckpoint? checkpoint = null;
@@ -91,7 +96,7 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
                 {
                     problems.Add(openProblem!);
                     steps.Add(new TraceStep(new AuditRecord(leaf.Index, leaf.DeliveryId?.ToString("D"), leaf.Pipeline, leaf.Supplier, null, leaf.Stage, leaf.Verdict,
-                        null, null, null, null, leaf.PredicateType, leaf.KeyId, [], [], leaf.RecordedAt), false, false, [], problems));
+                        null, null, null, null, leaf.PredicateType, leaf.KeyId, [], [], null), false, false, [], problems));
                     continue;
                 }
 
@@ -150,7 +155,9 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
 
         // 1. Leaves, in order, gap-free; leaf hashes recomputed from the stored envelope bytes.
         var leafHashes = new List<byte[]>();
-        var leafFacts = new Dictionary<long, (string Stage, string Verdict, Guid? Delivery)>();
+        var leafFacts = new Dictionary<long, SignedLeaf>();
+        var stored = new HashSet<long>();
+        var firstWithHash = new Dictionary<(long, long), long>(); // first 128 bits of each leaf hash
         long expected = 0;
         // Pages are read ahead while the current one is checked; hashing and signature checks of a
         // page run in parallel, problems are then reported in log order.
@@ -160,11 +167,11 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
             var page = await nextPage.ConfigureAwait(false);
             if (page.Count == 0) break;
             nextPage = ledger.Log.LeavesAsync(page[^1].Index, Page, ct);
-            var opened = new (byte[] Hash, bool Ok, InTotoStatement? Statement, AuditProblem? Problem)[page.Count];
+            var opened = new (byte[] Hash, bool Ok, InTotoStatement? Statement, VerificationKey? Key, AuditProblem? Problem)[page.Count];
             Parallel.For(0, page.Count, new ParallelOptions { CancellationToken = ct }, k =>
             {
-                var ok = TryOpen(page[k], out var st, out _, out var pr);
-                opened[k] = (Merkle.LeafHash(page[k].Envelope), ok, st, pr);
+                var ok = TryOpen(page[k], out var st, out var key, out var pr);
+                opened[k] = (Merkle.LeafHash(page[k].Envelope), ok, st, key, pr);
             });
             for (var k = 0; k < page.Count; k++)
             {
@@ -176,18 +183,21 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
                     expected = leaf.Index;
                 }
 
-                var (hash, opens, statement, problem) = opened[k];
+                var (hash, opens, statement, key, problem) = opened[k];
                 leafHashes.Add(hash);
+                stored.Add(leaf.Index);
+                // The engine never logs the same envelope twice (every signature is fresh): a copy is a replayed entry.
+                var hashKey = (BitConverter.ToInt64(hash, 0), BitConverter.ToInt64(hash, 8));
+                if (!firstWithHash.TryAdd(hashKey, leaf.Index))
+                    Add(new AuditProblem("LOG-LEAF-DUPLICATE", $"log entry {leaf.Index} is a copy of log entry {firstWithHash[hashKey]}: an entry was replayed", leaf.Index));
                 if (!hash.AsSpan().SequenceEqual(leaf.LeafHash))
                     Add(new AuditProblem("LOG-LEAF-CHANGED", $"log entry {leaf.Index}: the stored envelope does not match its leaf hash (changed after it was logged)", leaf.Index));
                 if (opens)
                 {
                     var f = StatementFacts.Of(statement!);
-                    leafFacts[leaf.Index] = (f.Stage, f.Verdict, Guid.TryParse(f.DeliveryId, out var g) ? g : null);
-                    if (f.Stage != leaf.Stage || f.Verdict != leaf.Verdict || f.Pipeline != leaf.Pipeline || f.DeliveryId != leaf.DeliveryId?.ToString("D")
-                        || statement!.PredicateType != leaf.PredicateType
-                        || !statement.Subjects.SelectMany(x => x.DigestStrings).Distinct().Order(StringComparer.Ordinal).SequenceEqual(leaf.Subjects.Order(StringComparer.Ordinal)))
-                        Add(new AuditProblem("LOG-INDEX-MISMATCH", $"log entry {leaf.Index}: the lookup columns (stage, verdict, pipeline, delivery, subjects) disagree with the signed envelope", leaf.Index));
+                    leafFacts[leaf.Index] = new SignedLeaf(f.Stage, f.Verdict, Guid.TryParse(f.DeliveryId, out var g) ? g : null, LedgerBinding.SignedRecordDigest(statement!));
+                    if (SignedColumns.LeafMismatches(leaf, statement!, key!.KeyId) is { Count: > 0 } columns)
+                        Add(new AuditProblem("LOG-INDEX-MISMATCH", $"log entry {leaf.Index}: the lookup columns ({string.Join(", ", columns)}) disagree with the signed envelope", leaf.Index));
                 }
                 else
                 {
@@ -245,8 +255,8 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
             try
             {
                 var cp = CheckpointNote.Verify(row.Note, keys, origin);
-                if (cp.TreeSize != row.TreeSize || !cp.RootHash.AsSpan().SequenceEqual(row.RootHash))
-                    Add(new AuditProblem("LOG-CHECKPOINT-MISMATCH", $"checkpoint at size {row.TreeSize}: the stored row disagrees with its signed note"));
+                if (cp.TreeSize != row.TreeSize || !cp.RootHash.AsSpan().SequenceEqual(row.RootHash) || cp.KeyId != row.KeyId)
+                    Add(new AuditProblem("LOG-CHECKPOINT-MISMATCH", $"checkpoint at size {row.TreeSize}: the stored row (size, root or key id) disagrees with its signed note"));
                 else if (cp.TreeSize > size)
                     Add(new AuditProblem("LOG-TRUNCATED", $"checkpoint at size {cp.TreeSize} is signed, but the log now holds {size} entries: entries were removed", size));
                 else if (!RootAt(cp.TreeSize).AsSpan().SequenceEqual(cp.RootHash))
@@ -281,17 +291,16 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
             }
         }
 
-        // 5. The hash-chained ledger entries, and each entry's link to its log leaf.
+        // 5. The hash-chained ledger entries: one per leaf, each the record its leaf signed.
         var entries = await ledger.ReadAsync(null, ct).ConfigureAwait(false);
         if (LedgerStore.VerifyChain(entries) is { } chainProblem) Add(new AuditProblem("LEDGER-CHAIN", "ledger chain: " + chainProblem));
-        foreach (var e in entries.Where(e => e.LogIndex is not null))
-        {
-            if (!leafFacts.TryGetValue(e.LogIndex!.Value, out var f)) continue; // missing/bad leaf already reported
-            if (f.Stage != e.Record.Stage || f.Verdict != (e.Record.Verdict == Verdict.Passed ? "passed" : "failed") || f.Delivery != e.Record.DeliveryId)
-                Add(new AuditProblem("LEDGER-LEAF-MISMATCH", $"ledger entry {e.Sequence} does not match log entry {e.LogIndex} it points at", e.LogIndex));
-        }
+        SignedColumns.CheckEntries(entries, stored, leafFacts, Add);
 
-        return new LogVerification(size, Convert.ToHexStringLower(root), size, nodesChecked, checkpoints.Count, entries.Count, since, problems);
+        // 6. The database still enforces append-only (triggers enabled, no write grants beyond the owner).
+        var guards = await LedgerGuards.CheckAsync(ledger.DataSource, ct).ConfigureAwait(false);
+        foreach (var p in guards.Problems) Add(p);
+
+        return new LogVerification(size, Convert.ToHexStringLower(root), size, nodesChecked, checkpoints.Count, entries.Count, since, problems) { Guards = guards };
     }
 
     /// <summary>
@@ -327,8 +336,16 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
         return new AuditBundle(digest.StartsWith("sha256:", StringComparison.Ordinal) ? digest : "sha256:" + digest, checkpoint.Note, publicKeys, entries);
     }
 
+    /// <summary>Whether the signed values of an entry satisfy every filter of <paramref name="q"/>.</summary>
+    private static bool Matches(AuditRecord r, InTotoStatement s, LeafQuery q) =>
+        (q.Pipeline is null || r.Pipeline == q.Pipeline) && (q.Supplier is null || r.Supplier == q.Supplier) && (q.Stage is null || r.Stage == q.Stage)
+        && (q.Verdict is null || r.Verdict == q.Verdict) && (q.KeyId is null || r.KeyId == q.KeyId) && (q.DeliveryId is null || r.DeliveryId == q.DeliveryId.Value.ToString("D"))
+        && (q.Tag is null || r.Tag == q.Tag)
+        && (q.Digest is null || s.Subjects.Concat(s.Materials).SelectMany(x => x.DigestStrings).Contains(q.Digest))
+        && (q.From is null || r.RecordedAt >= q.From) && (q.Until is null || r.RecordedAt < q.Until);
+
     /// <summary>Decodes and signature-checks a leaf; false with the problem when anything is wrong.</summary>
-    private bool TryOpen(LogLeaf leaf, out InTotoStatement? statement, out VerificationKey? key, out AuditProblem? problem)
+    internal bool TryOpen(LogLeaf leaf, out InTotoStatement? statement, out VerificationKey? key, out AuditProblem? problem)
     {
         statement = null;
         key = null;

@@ -26,16 +26,23 @@ public static class AuditCommands
     {
         var audit = new Command("audit", "auditor tools: trace a delivery through signed attestations, verify the transparency log, export and verify offline bundles");
         var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
+        var keyFiles = new Option<string[]>("--key")
+        {
+            Description = "trusted engine public key (PEM); repeatable. Without it: the configured keys (attestation.verificationKeys and the public half of the signing key)",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        Task<AuditSession> Open(ParseResult p, CancellationToken ct) => OpenSession(p.GetValue(config), p.GetValue(jsonLogs), p.GetValue(keyFiles) ?? [], ct);
 
         // trace
         var what = new Argument<string>("what") { Description = "image digest (sha256:… or registry/repo@sha256:…), delivery id, or tag name" };
         var trace = new Command("trace", "follow deliveries stage by stage; every link is checked: envelope signature, inclusion in the latest checkpoint, digests linking the stages");
         trace.Arguments.Add(what);
         trace.Options.Add(json);
+        trace.Options.Add(keyFiles);
         trace.SetAction((p, ct) => PipelineCli.Guard(stderr, async () =>
         {
-            await using var engine = await PipelineCli.Start(p.GetValue(config), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
-            var result = await engine.Audit.TraceAsync(p.GetValue(what)!, ct).ConfigureAwait(false);
+            await using var session = await Open(p, ct).ConfigureAwait(false);
+            var result = await session.Audit.TraceAsync(p.GetValue(what)!, ct).ConfigureAwait(false);
             if (p.GetValue(json)) stdout.WriteLine(JsonSerializer.Serialize(result, Json));
             else PrintTrace(result, stdout);
             if (result.Deliveries.Count == 0)
@@ -45,25 +52,31 @@ public static class AuditCommands
             }
 
             return result.Ok ? PipelineCli.Ok : PipelineCli.Rejected;
-        }));
+        }, NoKeys));
         audit.Subcommands.Add(trace);
 
         // verify
-        var since = new Option<string?>("--since-checkpoint") { Description = "a checkpoint note you kept earlier: the log must be a consistent extension of it" };
-        var verify = new Command("verify", "verify the whole log: every entry's signature and leaf hash, every tree node, every checkpoint; exit 1 naming the first bad entry");
+        var since = new Option<string?>("--since-checkpoint")
+        {
+            Description = "a checkpoint note you kept earlier: the log must be a consistent extension of it (default: latest.note in ledger.checkpointDir, when readable)",
+        };
+        var verify = new Command("verify", "verify the whole log: every entry's signature, leaf hash and columns, every tree node, every checkpoint, every ledger row, the append-only guards; exit 1 naming the first problem");
         verify.Options.Add(since);
         verify.Options.Add(json);
+        verify.Options.Add(keyFiles);
         verify.SetAction((p, ct) => PipelineCli.Guard(stderr, async () =>
         {
-            var sinceNote = p.GetValue(since) is { } f ? await File.ReadAllTextAsync(f, ct).ConfigureAwait(false) : null;
-            await using var engine = await PipelineCli.Start(p.GetValue(config), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
-            var result = await engine.Audit.VerifyLogAsync(sinceNote, ct).ConfigureAwait(false);
+            await using var session = await Open(p, ct).ConfigureAwait(false);
+            var sinceFile = p.GetValue(since) ?? KeptCheckpoint(session.Settings.Ledger.CheckpointDir);
+            var sinceNote = sinceFile is not null ? await File.ReadAllTextAsync(sinceFile, ct).ConfigureAwait(false) : null;
+            var result = await session.Audit.VerifyLogAsync(sinceNote, ct).ConfigureAwait(false);
             if (p.GetValue(json)) stdout.WriteLine(JsonSerializer.Serialize(result, Json));
             else
             {
                 stdout.WriteLine($"log: {result.TreeSize} entries, root {result.RootHex}");
-                stdout.WriteLine($"checked: {result.LeavesChecked} envelopes, {result.NodesChecked} tree nodes, {result.CheckpointsChecked} checkpoints, {result.LedgerEntriesChecked} ledger entries" +
-                                 (result.SinceCheckpoint is { } s ? $", consistent with your checkpoint at size {s.TreeSize}" : ""));
+                stdout.WriteLine($"checked: {result.LeavesChecked} envelopes and their columns, {result.NodesChecked} tree nodes, {result.CheckpointsChecked} checkpoints, {result.LedgerEntriesChecked} ledger entries against their signed records" +
+                                 (result.SinceCheckpoint is { } s ? $", consistent with the checkpoint at size {s.TreeSize} from {sinceFile}" : ""));
+                if (result.Guards is { } g) PrintGuards(g, stdout);
             }
 
             if (result.Ok)
@@ -75,7 +88,7 @@ public static class AuditCommands
             foreach (var problem in result.Problems) stderr.WriteLine(problem.ToString());
             stderr.WriteLine($"LOG-TAMPERED: first problem: {result.FirstProblem}");
             return PipelineCli.Rejected;
-        }));
+        }, NoKeys));
         audit.Subcommands.Add(verify);
 
         // export
@@ -84,19 +97,19 @@ public static class AuditCommands
         var export = new Command("export", "write a self-contained bundle (envelopes, inclusion proofs, checkpoint, public keys) for an image");
         export.Arguments.Add(digest);
         export.Options.Add(output);
+        export.Options.Add(keyFiles);
         export.SetAction((p, ct) => PipelineCli.Guard(stderr, async () =>
         {
-            await using var engine = await PipelineCli.Start(p.GetValue(config), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
-            var bundle = await engine.Audit.ExportAsync(p.GetValue(digest)!, ct).ConfigureAwait(false);
+            await using var session = await Open(p, ct).ConfigureAwait(false);
+            var bundle = await session.Audit.ExportAsync(p.GetValue(digest)!, ct).ConfigureAwait(false);
             await File.WriteAllBytesAsync(p.GetValue(output)!, bundle.ToJsonBytes(), ct).ConfigureAwait(false);
             stdout.WriteLine($"bundle written: {p.GetValue(output)} ({bundle.Entries.Count} entries, subject {bundle.Subject})");
             return PipelineCli.Ok;
-        }));
+        }, NoKeys));
         audit.Subcommands.Add(export);
 
         // verify-bundle (no database, no configuration)
         var file = new Argument<string>("bundle") { Description = "bundle file from 'pipeline audit export'" };
-        var keyFiles = new Option<string[]>("--key") { Description = "trusted engine public key (PEM); repeatable. Without it the bundle's own keys are used: compare the printed key ids", AllowMultipleArgumentsPerToken = true };
         var origin = new Option<string?>("--origin") { Description = "expected log origin line of the checkpoint" };
         var verifyBundle = new Command("verify-bundle", "verify an exported bundle offline: checkpoint signature, every envelope's signature and inclusion proof, stage links");
         verifyBundle.Arguments.Add(file);
@@ -113,20 +126,24 @@ public static class AuditCommands
             {
                 stdout.WriteLine($"subject: {result.Subject}");
                 stdout.WriteLine(keys is null
-                    ? $"trusted keys: the bundle's own ({string.Join(", ", result.TrustedKeyIds)}): compare with the engine's published key id"
+                    ? $"keys: only the bundle's own ({string.Join(", ", result.TrustedKeyIds)}), NOT TRUSTED: anyone can make a bundle that verifies with its own keys"
                     : $"trusted keys: {string.Join(", ", result.TrustedKeyIds)}");
-                if (result.Checkpoint is { } cp) stdout.WriteLine($"checkpoint: {cp.Origin} size {cp.TreeSize} root {cp.RootHex} (signature OK)");
+                if (result.Checkpoint is { } cp) stdout.WriteLine($"checkpoint: {cp.Origin} size {cp.TreeSize} root {cp.RootHex} (signature OK{(keys is null ? " with the bundle's own key" : "")})");
                 PrintSteps(result.Steps, stdout);
             }
 
-            if (result.Ok)
+            foreach (var problem in result.Problems) stderr.WriteLine(problem.ToString());
+            if (!result.Ok) return PipelineCli.Rejected;
+            if (keys is null)
             {
-                if (!p.GetValue(json)) stdout.WriteLine("bundle verified: OK");
-                return PipelineCli.Ok;
+                // Consistent, but signed by keys nobody vouched for: never "verified".
+                stderr.WriteLine($"BUNDLE-KEY-UNTRUSTED: the bundle is consistent, but its signatures were checked only with the keys it carries itself ({string.Join(", ", result.TrustedKeyIds)}); " +
+                                 "pass --key with the engine's published public key to verify who signed it");
+                return PipelineCli.Rejected;
             }
 
-            foreach (var problem in result.Problems) stderr.WriteLine(problem.ToString());
-            return PipelineCli.Rejected;
+            if (!p.GetValue(json)) stdout.WriteLine("bundle verified: OK");
+            return PipelineCli.Ok;
         }));
         audit.Subcommands.Add(verifyBundle);
 
@@ -141,11 +158,11 @@ public static class AuditCommands
         var qUntil = new Option<DateTimeOffset?>("--until") { Description = "recorded before (ISO 8601)" };
         var qLimit = new Option<int>("--limit") { DefaultValueFactory = _ => 100 };
         var query = new Command("query", "list signed log entries by pipeline, supplier, stage, verdict, signer key, digest and time range");
-        foreach (var o in new Option[] { qPipeline, qSupplier, qStage, qVerdict, qSigner, qDigest, qFrom, qUntil, qLimit, json }) query.Options.Add(o);
+        foreach (var o in new Option[] { qPipeline, qSupplier, qStage, qVerdict, qSigner, qDigest, qFrom, qUntil, qLimit, json, keyFiles }) query.Options.Add(o);
         query.SetAction((p, ct) => PipelineCli.Guard(stderr, async () =>
         {
-            await using var engine = await PipelineCli.Start(p.GetValue(config), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
-            var records = await engine.Audit.QueryAsync(new LeafQuery(
+            await using var session = await Open(p, ct).ConfigureAwait(false);
+            var records = await session.Audit.QueryAsync(new LeafQuery(
                 Pipeline: p.GetValue(qPipeline), Supplier: p.GetValue(qSupplier), Stage: p.GetValue(qStage), Verdict: p.GetValue(qVerdict),
                 KeyId: p.GetValue(qSigner), Digest: p.GetValue(qDigest), From: p.GetValue(qFrom), Until: p.GetValue(qUntil), Limit: p.GetValue(qLimit)), ct).ConfigureAwait(false);
             if (p.GetValue(json)) stdout.WriteLine(JsonSerializer.Serialize(records, Json));
@@ -153,11 +170,11 @@ public static class AuditCommands
             {
                 foreach (var r in records)
                     stdout.WriteLine($"#{r.LogIndex,-6} {r.RecordedAt:yyyy-MM-ddTHH:mm:ssZ} {r.Pipeline} {r.Tag} {r.Stage,-8} {r.Verdict,-6} {r.ReasonCode} key={r.KeyId[..16]} {string.Join(" ", r.Subjects.SelectMany(s => s.DigestStrings))}");
-                stdout.WriteLine($"{records.Count} entr{(records.Count == 1 ? "y" : "ies")}");
+                stdout.WriteLine($"{records.Count} entr{(records.Count == 1 ? "y" : "ies")} (signed values; the filters use lookup columns that 'audit verify' checks)");
             }
 
             return PipelineCli.Ok;
-        }));
+        }, NoKeys));
         audit.Subcommands.Add(query);
 
         // checkpoint
@@ -195,6 +212,35 @@ public static class AuditCommands
         }, e => e is PipelineException pe && pe.Code.StartsWith("API-", StringComparison.Ordinal) ? PipelineCli.ConfigError : null));
         audit.Subcommands.Add(serve);
         return audit;
+    }
+
+    internal static async Task<AuditSession> OpenSession(string? config, bool jsonLogs, IReadOnlyList<string> keyFiles, CancellationToken ct) =>
+        await AuditSession.OpenAsync(PipelineCli.ResolveConfig(config), keyFiles, TimeProvider.System, Hosting.Logging.Create(jsonLogs), ct).ConfigureAwait(false);
+
+    /// <summary>No trusted key is a usage error (exit 2), not an outage.</summary>
+    internal static int? NoKeys(Exception e) => e is PipelineException { Code: "AUDIT-NO-KEYS" } ? PipelineCli.ConfigError : null;
+
+    /// <summary>The engine's own last checkpoint (outside the database), when this user can read it.</summary>
+    private static string? KeptCheckpoint(string? dir)
+    {
+        if (dir is null) return null;
+        var path = Path.Combine(dir, CheckpointSigner.LatestFile);
+        try
+        {
+            using var _ = File.OpenRead(path);
+            return path;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static void PrintGuards(LedgerGuardReport g, TextWriter o)
+    {
+        o.WriteLine($"append-only: {g.EnabledTriggers.Count} of {LedgerGuards.ExpectedTriggers.Count} triggers enabled; tables owned by {string.Join(", ", g.Owners)}; " +
+                    (g.WriteGrants.Count == 0 ? "no other role may change them" : "ALSO WRITABLE: " + string.Join("; ", g.WriteGrants)));
+        o.WriteLine($"note: the owner ({string.Join(", ", g.Owners)}) and superusers ({string.Join(", ", g.Superusers)}) can still disable the triggers; such changes are detected by the checks above, not prevented");
     }
 
     internal static void PrintTrace(TraceResult result, TextWriter o)

@@ -65,31 +65,7 @@ public static class PipelineCli
         }));
         root.Subcommands.Add(check);
 
-        var deliveryOption = new Option<Guid?>("--delivery") { Description = "only this delivery's entries" };
-        var verifyOption = new Option<bool>("--verify") { Description = "recompute the whole hash chain and report the first broken entry" };
-        var ledger = new Command("ledger", "show ledger entries (all, or one delivery's) and verify the hash chain");
-        ledger.Options.Add(deliveryOption);
-        ledger.Options.Add(verifyOption);
-        ledger.SetAction((p, ct) => Guard(stderr, async () =>
-        {
-            await using var engine = await Start(p.GetValue(configOption), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
-            if (p.GetValue(verifyOption))
-            {
-                var problem = await engine.Ledger.VerifyChainAsync(ct).ConfigureAwait(false);
-                if (problem is not null)
-                {
-                    stderr.WriteLine($"LEDGER-TAMPERED: {problem}");
-                    return Rejected;
-                }
-
-                stdout.WriteLine("ledger chain intact");
-                return Ok;
-            }
-
-            foreach (var e in await engine.Ledger.ReadAsync(p.GetValue(deliveryOption), ct).ConfigureAwait(false)) PrintEntry(e, stdout);
-            return Ok;
-        }));
-        root.Subcommands.Add(ledger);
+        root.Subcommands.Add(LedgerCommand.Create(configOption, jsonLogs, stdout, stderr));
 
         var rootfs = new Option<string>("--rootfs") { Description = "folder whose files make the base image", Required = true };
         var repository = new Option<string>("--repository") { Description = "repository in the internal registry, e.g. base/busybox", Required = true };

@@ -34,7 +34,7 @@ public sealed record DeliveryRow(
 /// </remarks>
 public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, LogSigning? signing = null)
 {
-    private const long AppendLockKey = 0x5049504C_4C454447; // "PIPLLEDG"
+    internal const long AppendLockKey = 0x5049504C_4C454447; // "PIPLLEDG"
 
     public static NpgsqlDataSource CreateDataSource(string connectionString, string? passwordFile)
     {
@@ -44,6 +44,8 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
     }
 
     public Task MigrateAsync(CancellationToken ct) => LedgerSchema.MigrateAsync(dataSource, ct);
+
+    internal NpgsqlDataSource DataSource => dataSource;
 
     /// <summary>The transparency log over the same database.</summary>
     public TransparencyLog Log { get; } = new(dataSource);
@@ -174,28 +176,18 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
     /// </summary>
     public async Task<LedgerEntry> AppendAsync(StageRecord record, Attestations.InTotoStatement? statement, CancellationToken ct)
     {
-        byte[]? envelope = null;
-        if (signing is not null)
-        {
-            statement ??= Attestations.StageAttestations.FromRecord(record, time.GetUtcNow());
-            envelope = Attestations.DsseEnvelope.Sign(Attestations.DsseEnvelope.InTotoPayloadType, statement.ToJsonBytes(), signing.Key).CanonicalBytes();
-        }
+        var now = time.GetUtcNow();
+        var at = LedgerEntry.TruncateToMicroseconds(now);
+        NewLeaf? leaf = null;
+        if (signing is not null) (leaf, at) = Seal(signing, record, statement, now);
 
         await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
         var (seq, prev) = await LockAndReadChainHeadAsync(conn, tx, ct).ConfigureAwait(false);
 
-        var at = LedgerEntry.TruncateToMicroseconds(time.GetUtcNow());
         var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
         long? logIndex = null;
-        if (envelope is not null)
-        {
-            var facts = Attestations.StatementFacts.Of(statement!);
-            logIndex = await TransparencyLog.AppendAsync(conn, tx, envelope, record.DeliveryId, record.Pipeline, facts.Supplier, record.Stage,
-                record.Verdict == Verdict.Passed ? "passed" : "failed", statement!.PredicateType, signing!.Key.KeyId,
-                statement.Subjects.SelectMany(x => x.DigestStrings).Distinct().ToList(),
-                statement.Materials.SelectMany(x => x.DigestStrings).Distinct().ToList(), at, ct).ConfigureAwait(false);
-        }
+        if (leaf is not null) logIndex = await TransparencyLog.AppendAsync(conn, tx, leaf, ct).ConfigureAwait(false);
 
         await using (var ins = new NpgsqlCommand(
                          "insert into ledger_entries(seq, delivery_id, pipeline, stage, verdict, reason_code, reason, input_digest, output_digest, evidence, recorded_at, prev_hash, entry_hash, log_index) " +
@@ -227,7 +219,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
     /// envelopes and gap-free log order as <see cref="AppendAsync(StageRecord, Attestations.InTotoStatement?, CancellationToken)"/>
     /// called once per record, in list order, but one round of locking and COPY instead of one per
     /// record (envelopes are signed in parallel before the lock is taken). For imports and bulk
-    /// loads; a delivery appends one entry per stage as it happens. All entries share one timestamp.
+    /// loads; a delivery appends one entry per stage as it happens. Each entry is stored with its statement's signed time (records without a statement share one).
     /// Every record's delivery must exist (<see cref="StartDeliveryAsync"/>).
     /// </summary>
     public async Task<IReadOnlyList<LedgerEntry>> AppendBatchAsync(IReadOnlyList<(StageRecord Record, Attestations.InTotoStatement? Statement)> items, CancellationToken ct)
@@ -235,39 +227,17 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
         ArgumentNullException.ThrowIfNull(items);
         if (items.Count == 0) return [];
         var now = time.GetUtcNow();
-        var statements = new Attestations.InTotoStatement?[items.Count];
-        var envelopes = new byte[]?[items.Count];
+        var leaves = new NewLeaf[items.Count];
+        var times = Enumerable.Repeat(LedgerEntry.TruncateToMicroseconds(now), items.Count).ToArray();
         if (signing is not null)
-        {
-            Parallel.For(0, items.Count, new ParallelOptions { CancellationToken = ct }, i =>
-            {
-                var st = items[i].Statement ?? Attestations.StageAttestations.FromRecord(items[i].Record, now);
-                statements[i] = st;
-                envelopes[i] = Attestations.DsseEnvelope.Sign(Attestations.DsseEnvelope.InTotoPayloadType, st.ToJsonBytes(), signing.Key).CanonicalBytes();
-            });
-        }
+            Parallel.For(0, items.Count, new ParallelOptions { CancellationToken = ct }, i => (leaves[i], times[i]) = Seal(signing, items[i].Record, items[i].Statement, now));
 
         await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
         var (seq, prev) = await LockAndReadChainHeadAsync(conn, tx, ct).ConfigureAwait(false);
 
-        var at = LedgerEntry.TruncateToMicroseconds(now);
         long? firstIndex = null;
-        if (signing is not null)
-        {
-            var leaves = new List<NewLeaf>(items.Count);
-            for (var i = 0; i < items.Count; i++)
-            {
-                var (record, _) = items[i];
-                var st = statements[i]!;
-                var facts = Attestations.StatementFacts.Of(st);
-                leaves.Add(new NewLeaf(envelopes[i]!, record.DeliveryId, record.Pipeline, facts.Supplier, record.Stage, record.Verdict == Verdict.Passed ? "passed" : "failed",
-                    st.PredicateType, signing.Key.KeyId, st.Subjects.SelectMany(x => x.DigestStrings).Distinct().ToArray(),
-                    st.Materials.SelectMany(x => x.DigestStrings).Distinct().ToArray(), at));
-            }
-
-            firstIndex = await TransparencyLog.AppendBatchAsync(conn, tx, leaves, ct).ConfigureAwait(false);
-        }
+        if (signing is not null) firstIndex = await TransparencyLog.AppendBatchAsync(conn, tx, leaves, ct).ConfigureAwait(false);
 
         var entries = new List<LedgerEntry>(items.Count);
         await using (var copy = await conn.BeginBinaryImportAsync(
@@ -276,6 +246,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
             for (var i = 0; i < items.Count; i++)
             {
                 var record = items[i].Record;
+                var at = times[i];
                 var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
                 long? logIndex = firstIndex + i;
                 await copy.StartRowAsync(ct).ConfigureAwait(false);
@@ -309,70 +280,32 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
     }
 
     /// <summary>
+    /// Binds the statement to the record (<see cref="LedgerBinding"/>), signs it, and returns the leaf
+    /// to append and the time the row is stored with (the statement's signed time).
+    /// </summary>
+    /// <exception cref="PipelineException">LEDGER-STATEMENT-MISMATCH when the statement is about another stage, verdict or delivery than the record.</exception>
+    private static (NewLeaf Leaf, DateTimeOffset At) Seal(LogSigning s, StageRecord record, Attestations.InTotoStatement? statement, DateTimeOffset now)
+    {
+        var verdict = record.Verdict == Verdict.Passed ? "passed" : "failed";
+        var (bound, at) = LedgerBinding.Bind(statement ?? Attestations.StageAttestations.FromRecord(record, now), record, now);
+        var facts = Attestations.StatementFacts.Of(bound);
+        if (facts.Stage != record.Stage || facts.Verdict != verdict || facts.DeliveryId != record.DeliveryId.ToString("D") || facts.Pipeline != record.Pipeline)
+            throw new PipelineException("LEDGER-STATEMENT-MISMATCH",
+                $"the statement for {record.Stage}/{verdict} of delivery {record.DeliveryId} says {facts.Stage}/{facts.Verdict} of {facts.DeliveryId} ({facts.Pipeline}); nothing was recorded");
+        var envelope = Attestations.DsseEnvelope.Sign(Attestations.DsseEnvelope.InTotoPayloadType, bound.ToJsonBytes(), s.Key).CanonicalBytes();
+        return (new NewLeaf(envelope, record.DeliveryId, record.Pipeline, facts.Supplier, facts.Tag, record.Stage, verdict, bound.PredicateType, s.Key.KeyId,
+            bound.Subjects.SelectMany(x => x.DigestStrings).Distinct().ToArray(), bound.Materials.SelectMany(x => x.DigestStrings).Distinct().ToArray(), at), at);
+    }
+
+    /// <summary>
     /// Signs a checkpoint of the log as it is now (size and root from stored nodes), stores it, and
     /// writes it to the checkpoint folder as <c>checkpoint-SIZE.note</c> and <c>latest.note</c>. When a
-    /// checkpoint of this size exists, that one is returned (and written again).
+    /// checkpoint of this size exists, that one is returned (and written again). Refused, with nothing
+    /// signed, when the log does not extend the last checkpoint in the folder (<see cref="CheckpointSigner"/>).
     /// </summary>
-    /// <exception cref="PipelineException">LOG-NOT-SIGNING when the store has no signing key.</exception>
-    public async Task<CheckpointRow> CheckpointAsync(CancellationToken ct)
-    {
-        var s = signing ?? throw new PipelineException("LOG-NOT-SIGNING", "this ledger has no signing key configured (attestation.signingKeyFile)");
-        CheckpointRow row;
-        await using (var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false))
-        await using (var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false))
-        {
-            await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock($1)", conn, tx))
-            {
-                lk.Parameters.AddWithValue(AppendLockKey);
-                await lk.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-
-            long size;
-            await using (var q = new NpgsqlCommand("select coalesce(max(idx) + 1, 0) from log_leaves", conn, tx))
-                size = Convert.ToInt64(await q.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-            var root = await TransparencyLog.ComputeAsync(conn, tx, r => MerkleProofs.Root(size, r), ct).ConfigureAwait(false);
-            var note = CheckpointNote.Sign(s.Origin, size, root, s.Key, s.SignerName);
-            var at = LedgerEntry.TruncateToMicroseconds(time.GetUtcNow());
-            await using (var ins = new NpgsqlCommand(
-                             "insert into log_checkpoints (tree_size, root_hash, note, key_id, created_at) values ($1, $2, $3, $4, $5) on conflict (tree_size) do nothing", conn, tx))
-            {
-                ins.Parameters.AddWithValue(size);
-                ins.Parameters.AddWithValue(root);
-                ins.Parameters.AddWithValue(note);
-                ins.Parameters.AddWithValue(s.Key.KeyId);
-                ins.Parameters.AddWithValue(at);
-                await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-
-            await using (var get = new NpgsqlCommand("select tree_size, root_hash, note, key_id, created_at from log_checkpoints where tree_size = $1", conn, tx))
-            {
-                get.Parameters.AddWithValue(size);
-                await using var r = await get.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                await r.ReadAsync(ct).ConfigureAwait(false);
-                row = new CheckpointRow(r.GetInt64(0), (byte[])r[1], r.GetString(2), r.GetString(3), r.GetFieldValue<DateTimeOffset>(4));
-            }
-
-            await tx.CommitAsync(ct).ConfigureAwait(false);
-        }
-
-        if (s.CheckpointDir is { } dir)
-        {
-            Directory.CreateDirectory(dir);
-            WriteAtomically(Path.Combine(dir, $"checkpoint-{row.TreeSize:D12}.note"), row.Note);
-            WriteAtomically(Path.Combine(dir, "latest.note"), row.Note);
-            var pub = Path.Combine(dir, $"engine-key-{s.Key.KeyId[..16]}.pub.pem");
-            if (!File.Exists(pub)) WriteAtomically(pub, s.Key.Public.PublicKeyPem + "\n");
-        }
-
-        return row;
-    }
-
-    private static void WriteAtomically(string path, string text)
-    {
-        var tmp = path + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
-    }
+    /// <exception cref="PipelineException">LOG-NOT-SIGNING when the store has no signing key; the refusals of <see cref="CheckpointSigner.SignAsync"/>.</exception>
+    public Task<CheckpointRow> CheckpointAsync(CancellationToken ct) =>
+        CheckpointSigner.SignAsync(dataSource, signing ?? throw new PipelineException("LOG-NOT-SIGNING", "this ledger has no signing key configured (attestation.signingKeyFile)"), time, ct);
 
     /// <summary>Entries of one delivery, or the whole ledger when <paramref name="deliveryId"/> is null, in order.</summary>
     public async Task<IReadOnlyList<LedgerEntry>> ReadAsync(Guid? deliveryId, CancellationToken ct)

@@ -24,13 +24,17 @@ public sealed record LogLeaf(
     string KeyId,
     IReadOnlyList<string> Subjects,
     IReadOnlyList<string> Materials,
-    DateTimeOffset RecordedAt);
+    DateTimeOffset RecordedAt)
+{
+    /// <summary>The delivery's tag name as copied from the statement (null for leaves logged before schema 4).</summary>
+    public string? Tag { get; init; }
+}
 
-/// <summary>A stored checkpoint row (not yet verified).</summary>
-/// <summary>A leaf to append with <see cref="TransparencyLog.AppendBatchAsync"/>: the envelope and its lookup columns.</summary>
-internal sealed record NewLeaf(byte[] Envelope, Guid? DeliveryId, string Pipeline, string? Supplier, string Stage, string Verdict, string PredicateType, string KeyId,
+/// <summary>A leaf to append: the envelope and its lookup columns.</summary>
+internal sealed record NewLeaf(byte[] Envelope, Guid? DeliveryId, string Pipeline, string? Supplier, string? Tag, string Stage, string Verdict, string PredicateType, string KeyId,
     string[] Subjects, string[] Materials, DateTimeOffset At);
 
+/// <summary>A stored checkpoint row (not yet verified).</summary>
 public sealed record CheckpointRow(long TreeSize, byte[] RootHash, string Note, string KeyId, DateTimeOffset CreatedAt);
 
 /// <summary>Filters for <see cref="TransparencyLog.QueryAsync"/>; null means any.</summary>
@@ -42,6 +46,7 @@ public sealed record LeafQuery(
     string? KeyId = null,
     Guid? DeliveryId = null,
     string? Digest = null,
+    string? Tag = null,
     DateTimeOffset? From = null,
     DateTimeOffset? Until = null,
     long AfterIndex = -1,
@@ -54,7 +59,7 @@ public sealed record LeafQuery(
 /// </summary>
 public sealed class TransparencyLog(NpgsqlDataSource dataSource)
 {
-    private const string LeafColumns = "idx, leaf_hash, envelope, delivery_id, pipeline, supplier, stage, verdict, predicate_type, key_id, subjects, materials, recorded_at";
+    private const string LeafColumns = "idx, leaf_hash, envelope, delivery_id, pipeline, supplier, stage, verdict, predicate_type, key_id, subjects, materials, recorded_at, tag";
 
     /// <summary>Number of leaves (one past the highest index).</summary>
     public async Task<long> SizeAsync(CancellationToken ct)
@@ -105,7 +110,7 @@ public sealed class TransparencyLog(NpgsqlDataSource dataSource)
             "and ($2::text is null or pipeline = $2) and ($3::text is null or stage = $3) and ($4::text is null or verdict = $4) " +
             "and ($5::text is null or key_id = $5) and ($6::uuid is null or delivery_id = $6) and ($7::text is null or subjects @> array[$7] or materials @> array[$7]) " +
             "and ($8::timestamptz is null or recorded_at >= $8) and ($9::timestamptz is null or recorded_at < $9) " +
-            "and ($10::text is null or supplier = $10) ";
+            "and ($10::text is null or supplier = $10) and ($12::text is null or tag = $12) ";
         // A digest names few entries: find them through the GIN indexes first, then order. Without
         // the fence (offset 0) PostgreSQL may walk the primary key in order hoping to meet the
         // limit early, which reads the whole log when the digest is rare (~1 s at 1M entries, bench/ledger).
@@ -123,6 +128,7 @@ public sealed class TransparencyLog(NpgsqlDataSource dataSource)
         cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)q.Until ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(Text(q.Supplier));
         cmd.Parameters.AddWithValue(q.Limit);
+        cmd.Parameters.Add(Text(q.Tag));
         return await ReadLeavesAsync(cmd, ct).ConfigureAwait(false);
     }
 
@@ -154,31 +160,31 @@ public sealed class TransparencyLog(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Appends a leaf and the nodes it completes; the caller holds the append lock in <paramref name="tx"/>.</summary>
-    internal static async Task<long> AppendAsync(NpgsqlConnection conn, NpgsqlTransaction tx, byte[] envelope, Guid? deliveryId, string pipeline, string? supplier, string stage, string verdict,
-        string predicateType, string keyId, IReadOnlyList<string> subjects, IReadOnlyList<string> materials, DateTimeOffset at, CancellationToken ct)
+    internal static async Task<long> AppendAsync(NpgsqlConnection conn, NpgsqlTransaction tx, NewLeaf leaf, CancellationToken ct)
     {
         long index;
         await using (var next = new NpgsqlCommand("select coalesce(max(idx) + 1, 0) from log_leaves", conn, tx))
             index = Convert.ToInt64(await next.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-        var leafHash = Merkle.LeafHash(envelope);
+        var leafHash = Merkle.LeafHash(leaf.Envelope);
         var nodes = await ComputeAsync(conn, tx, r => MerkleProofs.NodesCompletedBy(index, leafHash, r), ct).ConfigureAwait(false);
 
         await using (var ins = new NpgsqlCommand(
-                         $"insert into log_leaves ({LeafColumns}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", conn, tx))
+                         $"insert into log_leaves ({LeafColumns}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)", conn, tx))
         {
             ins.Parameters.AddWithValue(index);
             ins.Parameters.AddWithValue(leafHash);
-            ins.Parameters.AddWithValue(envelope);
-            ins.Parameters.Add(new NpgsqlParameter { Value = (object?)deliveryId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Uuid });
-            ins.Parameters.AddWithValue(pipeline);
-            ins.Parameters.Add(Text(supplier));
-            ins.Parameters.AddWithValue(stage);
-            ins.Parameters.AddWithValue(verdict);
-            ins.Parameters.AddWithValue(predicateType);
-            ins.Parameters.AddWithValue(keyId);
-            ins.Parameters.AddWithValue(subjects.ToArray());
-            ins.Parameters.AddWithValue(materials.ToArray());
-            ins.Parameters.AddWithValue(at);
+            ins.Parameters.AddWithValue(leaf.Envelope);
+            ins.Parameters.Add(new NpgsqlParameter { Value = (object?)leaf.DeliveryId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Uuid });
+            ins.Parameters.AddWithValue(leaf.Pipeline);
+            ins.Parameters.Add(Text(leaf.Supplier));
+            ins.Parameters.AddWithValue(leaf.Stage);
+            ins.Parameters.AddWithValue(leaf.Verdict);
+            ins.Parameters.AddWithValue(leaf.PredicateType);
+            ins.Parameters.AddWithValue(leaf.KeyId);
+            ins.Parameters.AddWithValue(leaf.Subjects);
+            ins.Parameters.AddWithValue(leaf.Materials);
+            ins.Parameters.AddWithValue(leaf.At);
+            ins.Parameters.Add(Text(leaf.Tag));
             await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
@@ -249,6 +255,8 @@ public sealed class TransparencyLog(NpgsqlDataSource dataSource)
                 await copy.WriteAsync(l.Subjects, NpgsqlDbType.Array | NpgsqlDbType.Text, ct).ConfigureAwait(false);
                 await copy.WriteAsync(l.Materials, NpgsqlDbType.Array | NpgsqlDbType.Text, ct).ConfigureAwait(false);
                 await copy.WriteAsync(l.At, NpgsqlDbType.TimestampTz, ct).ConfigureAwait(false);
+                if (l.Tag is { } tag) await copy.WriteAsync(tag, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                else await copy.WriteNullAsync(ct).ConfigureAwait(false);
             }
 
             await copy.CompleteAsync(ct).ConfigureAwait(false);
@@ -305,7 +313,7 @@ public sealed class TransparencyLog(NpgsqlDataSource dataSource)
 
     private static LogLeaf ReadLeaf(NpgsqlDataReader r) => new(
         r.GetInt64(0), (byte[])r[1], (byte[])r[2], r.IsDBNull(3) ? null : r.GetGuid(3), r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6), r.GetString(7),
-        r.GetString(8), r.GetString(9), (string[])r[10], (string[])r[11], r.GetFieldValue<DateTimeOffset>(12));
+        r.GetString(8), r.GetString(9), (string[])r[10], (string[])r[11], r.GetFieldValue<DateTimeOffset>(12)) { Tag = r.IsDBNull(13) ? null : r.GetString(13) };
 
     private static NpgsqlParameter Text(string? v) => new() { Value = (object?)v ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
 }

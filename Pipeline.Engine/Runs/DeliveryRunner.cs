@@ -140,7 +140,7 @@ public sealed class DeliveryRunner(
     private InTotoStatement? Attest(DeliveryContext context, string stage, StageOutcome? outcome, StageRecord record, List<InTotoStatement> statements)
     {
         if (ledger.Signing is null) return null;
-        var statement = StageAttestations.Build(context, stage, outcome, record.ReasonCode, record.Reason, time.GetUtcNow(), statements);
+        var statement = StageAttestations.Build(context, stage, outcome, record.ReasonCode, record.Reason, time.GetUtcNow(), statements, outcome is null ? record.Evidence : null);
         statements.Add(statement);
         return statement;
     }

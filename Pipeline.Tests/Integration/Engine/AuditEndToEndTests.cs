@@ -102,7 +102,7 @@ public class AuditEndToEndTests
         Assert.That(output, Does.Contain("CHAIN VERIFIED").And.Contain("signer Certified Release Key"));
         (rc, output, err) = await Cli("audit", "verify", "--config", s.ConfigPath, "--since-checkpoint", Path.Combine(checkpoints, "checkpoint-000000000006.note"));
         Assert.That(rc, Is.EqualTo(0), err);
-        Assert.That(output, Does.Contain("log verified: OK").And.Contain("consistent with your checkpoint at size 6"));
+        Assert.That(output, Does.Contain("log verified: OK").And.Contain("consistent with the checkpoint at size 6 from"));
 
         var bundle = Path.Combine(s.Root, "bundle.json");
         (rc, _, err) = await Cli("audit", "export", image, "-o", bundle, "--config", s.ConfigPath);
@@ -155,5 +155,35 @@ public class AuditEndToEndTests
         (rc, output, _) = await Cli("audit", "query", "--verdict", "failed", "--config", s.ConfigPath);
         Assert.That(rc, Is.EqualTo(0));
         Assert.That(output, Does.Contain("verify   failed CHK-SSH-005").And.Contain("1 entry"));
+    }
+
+    [Test]
+    public async Task A_failed_stage_signs_its_evidence_and_no_statement_names_a_local_path()
+    {
+        var (s, _, _) = NewScenario();
+        s.WriteDefinition();
+        // Signed by the certified key, checksums right, but delivery.yaml names a base image that is not allowed.
+        s.WriteGoodDelivery(baseImage: "evil.example/base@sha256:" + new string('0', 64));
+        s.Publish("v3.0.0");
+        var d = (await s.RunAsync()).Deliveries.Single();
+        Assert.That((d.Status, d.Entries[^1].Record.Stage), Is.EqualTo((DeliveryStatus.Rejected, "verify")), d.Reason);
+
+        await using var engine = await PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default);
+        var leaf = (await engine.Ledger.Log.GetLeafAsync(d.Entries[^1].LogIndex!.Value, default))!;
+        var predicate = JsonNode.Parse(Pipeline.Engine.Attestations.DsseEnvelope.Parse(leaf.Envelope).Payload)!["predicate"]!;
+        Assert.That(predicate["verdict"]!.GetValue<string>(), Is.EqualTo("failed"));
+        var evidence = predicate["evidence"]!;
+        Assert.That(evidence["failedCheck"]!.GetValue<string>(), Is.EqualTo(d.ReasonCode));
+        Assert.That(evidence["signer"]!.GetValue<string>(), Is.EqualTo("Certified Release Key"));
+        Assert.That(evidence["signerKey"]!.GetValue<string>(), Is.Not.Empty);
+        Assert.That(evidence["manifestDigest"]!.GetValue<string>(), Does.StartWith("sha256:"));
+        Assert.That(predicate["signer"]!.GetValue<string>(), Is.EqualTo("Certified Release Key (Test Supplier GmbH)"));
+
+        // Nothing signed names the engine's folders (work folder, temp folder, the scenario's root).
+        foreach (var l in await engine.Ledger.Log.LeavesAsync(-1, 1000, default))
+        {
+            var text = Pipeline.Engine.Attestations.DsseEnvelope.Parse(l.Envelope).PayloadText;
+            Assert.That(text, Does.Not.Contain(s.Root).And.Not.Contain(Path.GetTempPath()).And.Not.Contain(engine.Settings.WorkDir), $"log entry {l.Index} ({l.Stage})");
+        }
     }
 }

@@ -81,10 +81,14 @@ public class DaemonAndCliTests : DeliveryFixture
         Assert.That(text, Does.Match($@"\nimage: {System.Text.RegularExpressions.Regex.Escape(Harness.Registry)}/apps/{s.Name}/app@sha256:[0-9a-f]{{64}}\n"));
         Assert.That(text, Does.Contain("ledger:").And.Contain("hash=sha256:"));
 
-        // And the ledger command verifies the chain of this database.
+        // And the ledger command shows the delivery's rows, each proven by its signed log entry.
+        var id = System.Text.RegularExpressions.Regex.Match(text, @"delivery ([0-9a-f-]{36}) tag v1\.0\.0").Groups[1].Value;
         stdout = new StringWriter();
-        rc = await PipelineCli.RunAsync(["ledger", "--verify", "--config", s.ConfigPath], stdout, stderr);
-        Assert.That((rc, stdout.ToString().Trim()), Is.EqualTo((PipelineCli.Ok, "ledger chain intact")));
+        rc = await PipelineCli.RunAsync(["ledger", "--delivery", id, "--config", s.ConfigPath], stdout, stderr);
+        Assert.That(rc, Is.EqualTo(PipelineCli.Ok), stderr.ToString());
+        var rows = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(rows, Has.Length.EqualTo(6));
+        Assert.That(rows, Has.All.Match(@"^  #\d+ .* \[signed #\d+\] hash=sha256:"));
     }
 
     [Test]

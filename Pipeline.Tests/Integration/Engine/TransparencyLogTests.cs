@@ -165,7 +165,8 @@ public class TransparencyLogTests
         // Swap entries 1 and 2 completely (every column but the index), as an attacker reordering history would.
         await log.SuperuserAsync("""
             create temp table t as select * from log_leaves where idx in (1, 2);
-            update log_leaves l set leaf_hash = t.leaf_hash, envelope = t.envelope, stage = t.stage, predicate_type = t.predicate_type, subjects = t.subjects, materials = t.materials
+            update log_leaves l set leaf_hash = t.leaf_hash, envelope = t.envelope, stage = t.stage, predicate_type = t.predicate_type, subjects = t.subjects, materials = t.materials,
+                recorded_at = t.recorded_at, tag = t.tag
               from t where t.idx = 3 - l.idx and l.idx in (1, 2);
             """);
         var result = await log.Audit.VerifyLogAsync(null, default);
@@ -192,7 +193,7 @@ public class TransparencyLogTests
         await using var log = await NewLogAsync(6);
         await log.SuperuserAsync("update ledger_entries set log_index = null where log_index >= 4; delete from log_leaves where idx >= 4; delete from log_nodes where (idx + 1) * (1::bigint << level) > 4");
         var result = await log.Audit.VerifyLogAsync(null, default);
-        Assert.That(result.Problems.Select(p => p.Code), Is.EqualTo(new[] { "LOG-TRUNCATED" }));
+        Assert.That(result.Problems.Select(p => p.Code), Is.EqualTo(new[] { "LOG-TRUNCATED", "LEDGER-UNSIGNED", "LEDGER-UNSIGNED" }), "the two unlinked ledger rows are named too");
         Assert.That(result.FirstProblem!.Message, Is.EqualTo("checkpoint at size 6 is signed, but the log now holds 4 entries: entries were removed"));
     }
 
