@@ -104,10 +104,34 @@ public sealed class DeliveryRunner(
             dlog.Information("Delivery {DeliveryId} of {Pipeline} for tag {Tag} started", id, definition.Name, tag.Name);
 
         var context = new DeliveryContext(id, definition, settings, mirror, tag, workDir, time) { FirstSeenObjectId = firstSeenObjectId, LastAcceptedTag = lastAccepted };
-        var entries = new List<LedgerEntry>();
         var statements = new List<InTotoStatement>();
+        var current = new StageCursor();
+        try
+        {
+            return await RunStagesAsync(context, attempt, current, statements, pipelineLock, dlog, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && !current.Decided)
+        {
+            await InterruptAsync(context, current.Stage ?? "fetch", pipelineLock, statements, dlog).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Where a delivery is: the stage running, and whether its outcome is already recorded (then a cancellation changes nothing).</summary>
+    private sealed class StageCursor
+    {
+        public string? Stage { get; set; }
+        public bool Decided { get; set; }
+    }
+
+    private async Task<DeliveryReport> RunStagesAsync(DeliveryContext context, Attempt attempt, StageCursor current, List<InTotoStatement> statements, PipelineLock pipelineLock,
+        ILogger dlog, CancellationToken ct)
+    {
+        var (id, definition, tag, workDir) = (context.DeliveryId, context.Definition, context.Tag, context.WorkDir);
+        var entries = new List<LedgerEntry>();
         foreach (var stage in stagesFor(definition))
         {
+            current.Stage = stage.Name;
             StageRecord record;
             StageOutcome? outcome = null;
             string? failCode = null, failMessage = null;
@@ -137,21 +161,17 @@ public sealed class DeliveryRunner(
                 else
                     dlog.Warning("Stage {Stage} failed: {Code} {Reason}", stage.Name, failCode, failMessage);
             }
-            catch (OperationCanceledException)
-            {
-                await InterruptAsync(context, stage.Name, pipelineLock, statements, dlog).ConfigureAwait(false);
-                throw;
-            }
 
             await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
             entries.Add(await ledger.AppendAsync(record, Attest(context, stage.Name, outcome, record, statements), ct).ConfigureAwait(false));
             if (failCode is null) continue;
 
+            current.Decided = true;
             if (kind == FailureKind.Infrastructure)
             {
                 var due = time.GetUtcNow() + Backoff.Delay(attempt.Number);
-                await ledger.MarkPendingAsync(id, failCode, failMessage!, due, ct).ConfigureAwait(false);
-                await CheckpointAsync(dlog, ct).ConfigureAwait(false);
+                await ledger.MarkPendingAsync(id, failCode, failMessage!, due, CancellationToken.None).ConfigureAwait(false);
+                await CheckpointAsync(dlog, CancellationToken.None).ConfigureAwait(false);
                 TryDelete(workDir);
                 dlog.Warning("Delivery {DeliveryId} pending after {Stage}: {Code}; attempt {Attempt} at {Due} (or now: 'pipeline retry {DeliveryId}')",
                     id, stage.Name, failCode, attempt.Number + 1, due, id);
@@ -159,22 +179,26 @@ public sealed class DeliveryRunner(
             }
 
             var quarantine = Quarantine(definition, id, workDir, tag, failCode, failMessage!, stage.Name, dlog);
-            await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
-            await ledger.FinishDeliveryAsync(id, DeliveryStatus.Rejected, failCode, failMessage, null, ct).ConfigureAwait(false);
-            await CheckpointAsync(dlog, ct).ConfigureAwait(false);
+            await pipelineLock.EnsureHeldAsync(CancellationToken.None).ConfigureAwait(false);
+            await ledger.FinishDeliveryAsync(id, DeliveryStatus.Rejected, failCode, failMessage, null, CancellationToken.None).ConfigureAwait(false);
+            await CheckpointAsync(dlog, CancellationToken.None).ConfigureAwait(false);
             dlog.Warning("Delivery {DeliveryId} rejected at {Stage}: {Code}; files kept in quarantine at {Quarantine}", id, stage.Name, failCode, quarantine);
             return new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Rejected, failCode, failMessage, entries, [], quarantine) { Attempt = attempt.Number };
         }
 
-        return await AcceptAsync(context, entries, pipelineLock, dlog, ct).ConfigureAwait(false) with { Attempt = attempt.Number };
+        await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
+        current.Decided = true;
+        return await AcceptAsync(context, entries, pipelineLock, dlog) with { Attempt = attempt.Number };
     }
 
     /// <summary>
     /// The one place a delivery becomes accepted: every stage passed and was recorded. Records
     /// the status, signs a checkpoint and attaches the stage attestations to the pushed images.
+    /// Not cancelled by a shutdown: once every stage is recorded, the acceptance is finished.
     /// </summary>
-    private async Task<DeliveryReport> AcceptAsync(DeliveryContext context, IReadOnlyList<LedgerEntry> entries, PipelineLock pipelineLock, ILogger dlog, CancellationToken ct)
+    private async Task<DeliveryReport> AcceptAsync(DeliveryContext context, IReadOnlyList<LedgerEntry> entries, PipelineLock pipelineLock, ILogger dlog)
     {
+        var ct = CancellationToken.None;
         await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
         await ledger.FinishDeliveryAsync(context.DeliveryId, DeliveryStatus.Accepted, null, null, string.Join(" ", context.PushedImages), ct).ConfigureAwait(false);
         await CheckpointAsync(dlog, ct).ConfigureAwait(false);
