@@ -133,17 +133,17 @@ public sealed class ThrowAwayClamd : ThrowAwayProcess
 }
 
 /// <summary>A docker-registry of the test's own; its storage survives a restart.</summary>
-public sealed class ThrowAwayRegistry : ThrowAwayProcess
+public sealed class RestartableRegistry : ThrowAwayProcess
 {
     private readonly TempDir _dir = new("pipeline-registry-");
 
     public int Port { get; } = Ports.Free();
     public string HostPort => $"127.0.0.1:{Port}";
 
-    public static async Task<ThrowAwayRegistry> StartAsync()
+    public static async Task<RestartableRegistry> StartAsync()
     {
         if (!File.Exists("/usr/bin/docker-registry")) Assert.Fail("docker-registry is not installed (scripts/services.sh installs it)");
-        var r = new ThrowAwayRegistry();
+        var r = new RestartableRegistry();
         await r.RestartAsync();
         return r;
     }

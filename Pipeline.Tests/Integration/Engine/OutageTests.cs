@@ -35,7 +35,7 @@ public class OutageTests : DeliveryFixture
     [Test]
     public async Task Registry_stopped_during_the_push_leaves_the_delivery_pending_and_a_retry_accepts_it_once()
     {
-        using var registry = await ThrowAwayRegistry.StartAsync();
+        using var registry = await RestartableRegistry.StartAsync();
         await PushBaseImageAsync(registry.HostPort);
         var s = NewPublishedScenario();
         Reconfigure(s, $"url: http://{Harness.Registry}", $"url: http://{registry.HostPort}");
