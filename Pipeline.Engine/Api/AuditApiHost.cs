@@ -61,8 +61,19 @@ public static class AuditApiHost
     }
 
     /// <summary>Builds the web application (not started). <paramref name="audit"/> should read a ledger that does not sign, so the API never writes.</summary>
-    public static WebApplication Build(AuditService audit, AuditApiTokens tokens, IReadOnlyList<Uri> urls, Serilog.ILogger log)
+    public static WebApplication Build(AuditService audit, AuditApiTokens tokens, IReadOnlyList<Uri> urls, Serilog.ILogger log) =>
+        Build(audit, tokens, urls, log, ApiLimits.Default);
+
+    /// <summary>
+    /// As above, with <paramref name="limits"/>: at most <see cref="ApiLimits.Concurrent"/> API requests
+    /// run at once (each may hold a database connection), <see cref="ApiLimits.Queued"/> wait; any more
+    /// are answered at once with 503 <c>API-BUSY</c> and <c>Retry-After</c>, so a burst of auditors can
+    /// never take the database connections the engine needs.
+    /// </summary>
+    public static WebApplication Build(AuditService audit, AuditApiTokens tokens, IReadOnlyList<Uri> urls, Serilog.ILogger log, ApiLimits limits)
     {
+        ArgumentNullException.ThrowIfNull(limits);
+        var gate = new ApiGate(limits);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(AuditApiHost).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
@@ -107,7 +118,37 @@ public static class AuditApiHost
                     }
                 }
 
-                await next(ctx).ConfigureAwait(false);
+                if (ctx.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+                {
+                    using var permit = await gate.TryEnterAsync(ctx.RequestAborted).ConfigureAwait(false);
+                    if (permit is null)
+                    {
+                        ctx.Response.Headers.RetryAfter = limits.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                        await Error(ctx, 503, "API-BUSY", $"too many audit requests at once (at most {limits.Concurrent} run and {limits.Queued} wait); retry after {limits.RetryAfterSeconds} s").ConfigureAwait(false);
+                        return;
+                    }
+
+                    await next(ctx).ConfigureAwait(false);
+                }
+                else
+                {
+                    await next(ctx).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ctx.RequestAborted.IsCancellationRequested)
+            {
+                // Whatever escaped an endpoint: a JSON error with a code, never an empty 500 logged as 200.
+                var (status, code) = e is Npgsql.NpgsqlException or TimeoutException ? (503, "API-UNAVAILABLE") : (500, "API-INTERNAL");
+                log.Error("Audit API {Path} failed: {Type}: {Error}", ctx.Request.Path.Value, e.GetType().Name, e.Message);
+                if (!ctx.Response.HasStarted)
+                {
+                    if (status == 503) ctx.Response.Headers.RetryAfter = limits.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                    await Error(ctx, status, code, status == 503 ? "the ledger could not be read now; retry later" : "the request failed; see the engine log").ConfigureAwait(false);
+                }
+                else
+                {
+                    ctx.Abort();
+                }
             }
             finally
             {
@@ -161,6 +202,12 @@ public static class AuditApiHost
             catch (PipelineException e)
             {
                 await Error(ctx, StatusFor(e.Code), e.Code, e.Message).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is Npgsql.NpgsqlException or IOException or InvalidOperationException)
+            {
+                log.Error("Audit API {Path} failed: {Type}: {Error}", ctx.Request.Path.Value, e.GetType().Name, e.Message);
+                ctx.Response.Headers.RetryAfter = limits.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                await Error(ctx, 503, "API-UNAVAILABLE", "the ledger could not be read now; retry later").ConfigureAwait(false);
             }
         });
         app.MapFallback((HttpContext ctx) => Error(ctx, 404, "API-NOT-FOUND", "no such endpoint; see /api/trace, /api/verify, /api/query, /api/checkpoint, /api/export"));
@@ -216,7 +263,8 @@ public static class AuditApiHost
         catch (Exception e) when (e is Npgsql.NpgsqlException or IOException or InvalidOperationException)
         {
             log.Error("Audit API {Path} failed: {Type}: {Error}", ctx.Request.Path.Value, e.GetType().Name, e.Message);
-            await Error(ctx, 503, "API-UNAVAILABLE", "the ledger could not be read; see the engine log").ConfigureAwait(false);
+            ctx.Response.Headers.RetryAfter = "5";
+            await Error(ctx, 503, "API-UNAVAILABLE", "the ledger could not be read now; retry later").ConfigureAwait(false);
             return;
         }
 

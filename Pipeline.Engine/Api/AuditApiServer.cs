@@ -16,6 +16,9 @@ namespace Pipeline.Engine.Api;
 /// </summary>
 public sealed class AuditApiServer : IAsyncDisposable
 {
+    /// <summary>The API's database sessions carry this application_name (pg_stat_activity).</summary>
+    public const string ApplicationName = "pipeline-audit-api";
+
     private readonly WebApplication _app;
     private readonly NpgsqlDataSource _dataSource;
 
@@ -36,9 +39,16 @@ public sealed class AuditApiServer : IAsyncDisposable
         var tokensFile = engine.Settings.Audit.ApiTokensFile
                          ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token");
         var tokens = AuditApiTokens.Load(tokensFile);
-        var dataSource = LedgerStore.CreateDataSource(engine.Settings.Database.ConnectionString, engine.Settings.Database.PasswordFile);
+        var limits = ApiLimits.Default;
+        // Its own small pool: auditors never take the connections the engine needs.
+        var connection = new NpgsqlConnectionStringBuilder(engine.Settings.Database.ConnectionString)
+        {
+            MaxPoolSize = limits.MaxPoolSize,
+            ApplicationName = ApplicationName,
+        };
+        var dataSource = LedgerStore.CreateDataSource(connection.ConnectionString, engine.Settings.Database.PasswordFile);
         var audit = new AuditService(new LedgerStore(dataSource, engine.Time), engine.Keys, engine.Settings.Ledger.Origin);
-        var app = AuditApiHost.Build(audit, tokens, bind, engine.Log);
+        var app = AuditApiHost.Build(audit, tokens, bind, engine.Log, limits);
         try
         {
             await app.StartAsync(ct).ConfigureAwait(false);

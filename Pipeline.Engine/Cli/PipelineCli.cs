@@ -9,8 +9,9 @@ namespace Pipeline.Engine.Cli;
 
 /// <summary>
 /// The <c>pipeline</c> command line. Exit codes: 0 success (every new delivery accepted), 1 a
-/// delivery was rejected or a check failed, 2 usage or configuration error, 3 the engine could not
-/// do its work (database, network).
+/// delivery was rejected or a check failed, 2 usage or configuration error (unknown command,
+/// option or pipeline), 3 the engine could not do its work (database, network, a delivery left
+/// pending by an outage of our infrastructure, cancelled).
 /// </summary>
 public static class PipelineCli
 {
@@ -43,9 +44,21 @@ public static class PipelineCli
             await using var engine = await Start(p.GetValue(configOption), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
             var report = await engine.Runner.RunOnceAsync(engine.Pipeline(p.GetValue(pipelineArg)!), ct).ConfigureAwait(false);
             Print(report, stdout);
-            return report.AllAccepted ? Ok : Rejected;
-        }));
+            return ExitCodeOf(report);
+        }, UsageErrors));
         root.Subcommands.Add(run);
+
+        var deliveryArg = new Argument<Guid>("delivery-id") { Description = "id of a pending delivery" };
+        var retry = new Command("retry", "make a pending delivery (stopped by an outage of our infrastructure) due now; the next pass of its pipeline retries it");
+        retry.Arguments.Add(deliveryArg);
+        retry.SetAction((p, ct) => Guard(stderr, async () =>
+        {
+            await using var engine = await Start(p.GetValue(configOption), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
+            var row = await engine.Ledger.RetryNowAsync(p.GetValue(deliveryArg), ct).ConfigureAwait(false);
+            stdout.WriteLine($"delivery {row.Id} ({row.Pipeline} {row.Tag}, {row.ReasonCode}) is due now; 'pipeline run {row.Pipeline}' or the daemon's next pass retries it");
+            return Ok;
+        }, e => e is PipelineException { Code: "RETRY-NOT-PENDING" or "RETRY-NOT-FOUND" } ? Rejected : null));
+        root.Subcommands.Add(retry);
 
         var daemon = new Command("daemon", "run as a daemon: every pipeline on its schedule until stopped (SIGTERM / Ctrl-C)");
         daemon.SetAction((p, ct) => Guard(stderr, async () =>
@@ -60,6 +73,7 @@ public static class PipelineCli
         {
             var settings = EngineSettingsLoader.Load(ResolveConfig(p.GetValue(configOption)));
             var defs = PipelineDefinitionLoader.LoadFolder(settings.PipelinesDir, checkEnvironment: true);
+            WorkFolder.EnsureWritable(settings);
             stdout.WriteLine($"configuration OK: {settings.SourceFile}, {defs.Count} pipeline(s): {string.Join(", ", defs.Select(d => d.Name))}");
             return Task.FromResult(Ok);
         }));
@@ -91,8 +105,23 @@ public static class PipelineCli
         var verifyBundle = new Command("verify-bundle", "verify a Sigstore bundle offline (sigstore-conformance client protocol)");
         root.Subcommands.Add(verifyBundle);
 
-        return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }).ConfigureAwait(false);
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
+        {
+            foreach (var error in parsed.Errors) stderr.WriteLine($"CLI-USAGE: {error.Message}");
+            stderr.WriteLine("'pipeline --help' lists the commands and options");
+            return ConfigError;
+        }
+
+        // SIGTERM/SIGINT cancel the command's token; a cancelled run records its delivery as pending, which may take a moment.
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = TimeSpan.FromSeconds(30) }).ConfigureAwait(false);
     }
+
+    /// <summary>1 when a delivery was rejected, else 3 when one is still pending (an outage of ours; retried later), else 0.</summary>
+    public static int ExitCodeOf(RunReport report) => report.AnyRejected ? Rejected : report.AnyPending ? Failure : Ok;
+
+    /// <summary>An unknown pipeline name is a usage error (2).</summary>
+    internal static int? UsageErrors(Exception e) => e is PipelineException { Code: "RUN-UNKNOWN-PIPELINE" } ? ConfigError : null;
 
     internal static async Task<PipelineEngine> Start(string? config, bool json, CancellationToken ct)
     {
@@ -138,11 +167,15 @@ public static class PipelineCli
 
     internal static void Print(RunReport report, TextWriter o)
     {
-        o.WriteLine($"pipeline {report.Pipeline}: {report.Deliveries.Count} new delivery(ies), {report.Skipped.Count} already processed");
+        o.WriteLine($"pipeline {report.Pipeline}: {report.Deliveries.Count} new delivery(ies), {report.Skipped.Count} already processed" +
+                    (report.Waiting.Count > 0 ? $", {report.Waiting.Count} waiting for a retry ({string.Join(", ", report.Waiting)})" : ""));
         foreach (var d in report.Deliveries)
         {
             o.WriteLine();
-            o.WriteLine($"delivery {d.DeliveryId} tag {d.Tag}: {d.Status.ToString().ToUpperInvariant()}" + (d.ReasonCode is null ? "" : $" ({d.ReasonCode})"));
+            o.WriteLine($"delivery {d.DeliveryId} tag {d.Tag}: {d.Status.ToString().ToUpperInvariant()}" + (d.ReasonCode is null ? "" : $" ({d.ReasonCode})") +
+                        (d.Attempt > 1 ? $" attempt {d.Attempt}" : ""));
+            if (d.NextAttemptAt is { } due)
+                o.WriteLine($"  not the delivery's fault: retried by the next pass after {due:yyyy-MM-ddTHH:mm:ssZ}, or now with 'pipeline retry {d.DeliveryId}'");
             foreach (var e in d.Entries)
             {
                 var r = e.Record;

@@ -6,7 +6,11 @@ using Pipeline.Engine.Runs;
 
 namespace Pipeline.Engine.Cli;
 
-/// <summary><c>pipeline quarantine list|show|release</c>: rejected deliveries kept for review; a release names its approver and is recorded in the ledger.</summary>
+/// <summary>
+/// <c>pipeline quarantine list|show|release</c>: rejected deliveries kept for review. A release names
+/// its approver, is recorded in the ledger, and makes the delivery's tag due for a new attempt:
+/// the next pass takes it through every stage again (a release waives no check).
+/// </summary>
 public static class QuarantineCommands
 {
     /// <summary>Stage name of the ledger record written by a release.</summary>
@@ -21,7 +25,8 @@ public static class QuarantineCommands
         {
             var store = Store(p.GetValue(configOption));
             foreach (var e in store.List())
-                stdout.WriteLine($"{e.DeliveryId}  {e.QuarantinedAt:yyyy-MM-ddTHH:mm:ssZ}  {e.Pipeline,-20} {e.Tag,-12} {e.Stage,-8} {e.Code,-16} {(e.Release is null ? "held" : "released by " + e.Release.Approver)}");
+                stdout.WriteLine($"{e.DeliveryId}  {e.QuarantinedAt:yyyy-MM-ddTHH:mm:ssZ}  {e.Pipeline,-20} {e.Tag,-12} {e.Stage,-8} {e.Code,-16} " +
+                                 (e.Problem is not null ? $"BROKEN: {e.Problem} ({e.Directory})" : e.Release is null ? "held" : "released by " + e.Release.Approver));
             return Task.FromResult(PipelineCli.Ok);
         }));
         quarantine.Subcommands.Add(list);
@@ -83,7 +88,9 @@ public static class QuarantineCommands
             ["quarantineDir"] = entry.Directory,
         };
         if (entry.Release.Note is { } n) evidence["note"] = n;
-        return await ledger.AppendAsync(new StageRecord(deliveryId, entry.Pipeline, ReleaseStage, Verdict.Passed, null, null, null, null, evidence), ct).ConfigureAwait(false);
+        var recorded = await ledger.AppendAsync(new StageRecord(deliveryId, entry.Pipeline, ReleaseStage, Verdict.Passed, null, null, null, null, evidence), ct).ConfigureAwait(false);
+        await ledger.ReopenRejectedAsync(deliveryId, "QUARANTINE-RELEASED", $"released from quarantine by {entry.Release.Approver}; the next pass processes the tag again", ct).ConfigureAwait(false);
+        return recorded;
     }
 
     private static QuarantineStore Store(string? config) =>

@@ -60,6 +60,9 @@ public static class PipelineDefinitionLoader
         var schedule = root.String("schedule");
         if (schedule is not null && !IsValidCron(schedule))
             root.KeyError("schedule", $"'schedule' is not a valid Quartz cron expression: '{schedule}'", "six or seven fields, e.g. \"0 0/15 * * * ?\" (every 15 minutes)");
+        else if (schedule is not null && !EverFires(schedule))
+            root.KeyError("schedule", $"'schedule' never fires: '{schedule}' names no time that exists (e.g. 31 February); the daemon could not schedule it",
+                "check day of month and month together, e.g. \"0 0 0 L 2 ?\" for the last day of February");
 
         SourceSettings? source = null;
         if (root.Mapping("source", required: true) is { } s)
@@ -258,6 +261,10 @@ public static class PipelineDefinitionLoader
         if (sg.Errors.All.Count > before || key is null) return null;
         return new SignerDefinition(name!, org!, key, from, until) { TagPatterns = patterns, RevokedAt = revokedAt, RevocationReason = reason };
     }
+
+    /// <summary>The daemon refuses a trigger that has no next fire time, so validation computes it.</summary>
+    private static bool EverFires(string expression) =>
+        new Quartz.CronExpression(expression).GetNextValidTimeAfter(DateTimeOffset.UtcNow) is not null;
 
     private static bool IsValidCron(string expression)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Quartz;
@@ -7,16 +8,24 @@ namespace Pipeline.Engine.Hosting;
 
 /// <summary>
 /// <c>pipeline daemon</c>: the generic host with Quartz, one cron-scheduled job per pipeline that has
-/// a schedule. On SIGTERM/Ctrl-C running passes get the cancellation and the host waits for them.
+/// a schedule. SIGTERM, SIGINT and SIGHUP stop it cleanly: running passes are cancelled at once, the
+/// delivery each was working on is recorded as pending (the next pass retries it), and the daemon
+/// exits 0 after logging that it stopped. SIGHUP does not reload the configuration (restart the
+/// daemon for that); it is logged and treated as a clean stop.
 /// </summary>
 public static class Daemon
 {
+    /// <summary>How long the host waits for cancelled passes to record their deliveries before it gives up on them.</summary>
+    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(30);
+
     public static async Task<int> RunAsync(PipelineEngine engine, CancellationToken ct)
     {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddSerilog(engine.Log, dispose: false);
         builder.Services.AddSingleton(engine);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(2));
+        builder.Services.AddSingleton(new DaemonStopping(stopping.Token));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         builder.Services.AddQuartz(q =>
         {
             foreach (var p in engine.Pipelines.Where(p => p.Schedule is not null))
@@ -29,10 +38,23 @@ public static class Daemon
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
 
         using var host = builder.Build();
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        // Running passes learn of the stop at once (Quartz would only wait for them).
+        using var onStopping = lifetime.ApplicationStopping.Register(() => { try { stopping.Cancel(); } catch (ObjectDisposedException) { } });
+        using var onTokenStop = stopping.Token.Register(lifetime.StopApplication);
+        using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
+        {
+            c.Cancel = true;
+            engine.Log.Information("SIGHUP received: stopping cleanly (the daemon does not reload its configuration; start it again to apply changes)");
+            lifetime.StopApplication();
+        });
         engine.Log.Information("Daemon started with {Count} scheduled pipelines: {Pipelines}",
             engine.Pipelines.Count(p => p.Schedule is not null), engine.Pipelines.Where(p => p.Schedule is not null).Select(p => $"{p.Name} ({p.Schedule})"));
-        await host.RunAsync(ct).ConfigureAwait(false);
+        await host.RunAsync(CancellationToken.None).ConfigureAwait(false);
         engine.Log.Information("Daemon stopped");
         return 0;
     }
 }
+
+/// <summary>Cancelled when the daemon is asked to stop; every running pass is cancelled by it.</summary>
+public sealed record DaemonStopping(CancellationToken Token);

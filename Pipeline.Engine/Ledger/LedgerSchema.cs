@@ -124,6 +124,17 @@ public static class LedgerSchema
             drop function ledger_statement_tag(bytea);
             create index log_leaves_tag on log_leaves (tag, idx);
             """),
+        (5, """
+            -- An outage of our own infrastructure leaves a delivery 'pending' (retried with backoff
+            -- at next_attempt_at); each retry is a new delivery row (attempt + 1, retry_of the one it
+            -- replaces), which marks the one it replaces 'retried'.
+            alter table deliveries drop constraint deliveries_status_check;
+            alter table deliveries add constraint deliveries_status_check
+                check (status in ('running', 'accepted', 'rejected', 'pending', 'retried'));
+            alter table deliveries add column attempt int not null default 1 check (attempt >= 1);
+            alter table deliveries add column next_attempt_at timestamptz;
+            alter table deliveries add column retry_of uuid references deliveries (id);
+            """),
     ];
 
     /// <summary>Tables the engine may only INSERT into and SELECT from.</summary>

@@ -9,6 +9,12 @@ public enum DeliveryStatus
     Running,
     Accepted,
     Rejected,
+
+    /// <summary>Stopped by an outage of our own infrastructure (or shutdown, or a crash); retried at <see cref="DeliveryRow.NextAttemptAt"/>.</summary>
+    Pending,
+
+    /// <summary>A pending delivery that a later attempt (its own delivery row) replaced.</summary>
+    Retried,
 }
 
 public sealed record DeliveryRow(
@@ -21,7 +27,17 @@ public sealed record DeliveryRow(
     string? Reason,
     string? Image,
     DateTimeOffset StartedAt,
-    DateTimeOffset? FinishedAt);
+    DateTimeOffset? FinishedAt)
+{
+    /// <summary>1 for the first attempt at a tag; a retry of a pending delivery counts on.</summary>
+    public int Attempt { get; init; } = 1;
+
+    /// <summary>When a pending delivery is retried by the next pass.</summary>
+    public DateTimeOffset? NextAttemptAt { get; init; }
+
+    /// <summary>The pending delivery this attempt retries.</summary>
+    public Guid? RetryOf { get; init; }
+}
 
 /// <summary>
 /// Deliveries and the hash-chained stage ledger in PostgreSQL. Appends are serialised by an
@@ -32,7 +48,7 @@ public sealed record DeliveryRow(
 /// statement is signed into a DSSE envelope and appended as a leaf of the Merkle transparency log
 /// in the same transaction, and the entry records the leaf's index (<see cref="LedgerEntry.LogIndex"/>).
 /// </remarks>
-public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, LogSigning? signing = null)
+public sealed partial class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, LogSigning? signing = null)
 {
     internal const long AppendLockKey = 0x5049504C_4C454447; // "PIPLLEDG"
 
@@ -57,7 +73,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
     public async Task<IReadOnlyList<DeliveryRow>> FindDeliveriesAsync(string pipeline, string tag, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "select id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at " +
+            "select " + DeliveryColumns + " " +
             "from deliveries where pipeline = $1 and tag = $2 order by started_at, id");
         cmd.Parameters.AddWithValue(pipeline);
         cmd.Parameters.AddWithValue(tag);
@@ -82,7 +98,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
     public async Task<IReadOnlyList<DeliveryRow>> FindDeliveriesByTagAsync(string tag, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "select id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at " +
+            "select " + DeliveryColumns + " " +
             "from deliveries where tag = $1 order by started_at, id");
         cmd.Parameters.AddWithValue(tag);
         var list = new List<DeliveryRow>();
@@ -91,39 +107,10 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
         return list;
     }
 
-    /// <summary>
-    /// Takes the per-pipeline lock (a PostgreSQL session advisory lock, so it holds across engine
-    /// processes), or returns null when another run of the pipeline holds it.
-    /// </summary>
-    public async Task<IAsyncDisposable?> TryLockPipelineAsync(string pipeline, CancellationToken ct)
-    {
-        var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        var key = BitConverter.ToInt64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("pipeline:" + pipeline)), 0);
-        await using var cmd = new NpgsqlCommand("select pg_try_advisory_lock($1)", conn);
-        cmd.Parameters.AddWithValue(key);
-        if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true) return new PipelineLock(conn, key);
-        await conn.DisposeAsync().ConfigureAwait(false);
-        return null;
-    }
-
-    private sealed class PipelineLock(NpgsqlConnection conn, long key) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync()
-        {
-            await using (var cmd = new NpgsqlCommand("select pg_advisory_unlock($1)", conn))
-            {
-                cmd.Parameters.AddWithValue(key);
-                await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
-            }
-
-            await conn.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-
     public async Task<DeliveryRow?> GetDeliveryAsync(Guid id, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "select id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at from deliveries where id = $1");
+            "select " + DeliveryColumns + " from deliveries where id = $1");
         cmd.Parameters.AddWithValue(id);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         return await r.ReadAsync(ct).ConfigureAwait(false) ? ReadDelivery(r) : null;
@@ -132,7 +119,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
     public async Task<IReadOnlyList<DeliveryRow>> ListDeliveriesAsync(string? pipeline, int limit, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "select id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at from deliveries " +
+            "select " + DeliveryColumns + " from deliveries " +
             "where ($1::text is null or pipeline = $1) order by started_at desc limit $2");
         cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)pipeline ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.AddWithValue(limit);
@@ -380,5 +367,10 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, TimeProvider time, 
         r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3),
         Enum.Parse<DeliveryStatus>(r.GetString(4), ignoreCase: true),
         NullableString(r, 5), NullableString(r, 6), NullableString(r, 7),
-        r.GetFieldValue<DateTimeOffset>(8), r.IsDBNull(9) ? null : r.GetFieldValue<DateTimeOffset>(9));
+        r.GetFieldValue<DateTimeOffset>(8), r.IsDBNull(9) ? null : r.GetFieldValue<DateTimeOffset>(9))
+    {
+        Attempt = r.GetInt32(10),
+        NextAttemptAt = r.IsDBNull(11) ? null : r.GetFieldValue<DateTimeOffset>(11),
+        RetryOf = r.IsDBNull(12) ? null : r.GetGuid(12),
+    };
 }

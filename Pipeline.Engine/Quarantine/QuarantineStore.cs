@@ -17,7 +17,11 @@ public sealed record QuarantineEntry(
     string Reason,
     DateTimeOffset QuarantinedAt,
     string Directory,
-    QuarantineRelease? Release);
+    QuarantineRelease? Release)
+{
+    /// <summary>Set when the folder's <c>report.json</c> is missing, empty or unreadable (e.g. the disk filled up while it was written): what is wrong with it.</summary>
+    public string? Problem { get; init; }
+}
 
 /// <summary>
 /// Rejected deliveries, kept read-only under <c>&lt;workDir&gt;/quarantine/&lt;pipeline&gt;/&lt;delivery id&gt;</c>
@@ -46,9 +50,41 @@ public sealed class QuarantineStore(string workDir, TimeProvider time)
         Directory.CreateDirectory(Path.GetDirectoryName(dir)!);
         Directory.Move(deliveryWorkDir, dir);
         var report = new QuarantineEntry(deliveryId, pipeline, tag, tagObjectId, stage, code, reason, time.GetUtcNow(), dir, null);
-        File.WriteAllText(Path.Combine(dir, ReportFile), JsonSerializer.Serialize(report with { Directory = "." }, Json));
-        MakeReadOnly(new DirectoryInfo(dir));
+        try
+        {
+            WriteAtomically(Path.Combine(dir, ReportFile), JsonSerializer.SerializeToUtf8Bytes(report with { Directory = "." }, Json));
+        }
+        finally
+        {
+            // Read-only even without its report ('quarantine list' shows such a folder as broken).
+            MakeReadOnly(new DirectoryInfo(dir));
+        }
+
         return dir;
+    }
+
+    /// <summary>
+    /// Writes a temporary file beside <paramref name="path"/>, flushes it to the disk and renames it
+    /// into place: a reader sees the whole file or none (a full disk fails before the rename).
+    /// </summary>
+    internal static void WriteAtomically(string path, byte[] bytes)
+    {
+        var tmp = path + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
+            {
+                fs.Write(bytes);
+                fs.Flush(flushToDisk: true);
+            }
+
+            File.Move(tmp, path, overwrite: false);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
     }
 
     /// <summary>Every quarantined delivery, newest first.</summary>
@@ -59,7 +95,7 @@ public sealed class QuarantineStore(string workDir, TimeProvider time)
         foreach (var pipelineDir in Directory.EnumerateDirectories(Root))
         foreach (var dir in Directory.EnumerateDirectories(pipelineDir))
         {
-            if (Read(dir) is { } e) list.Add(e);
+            list.Add(Read(dir) ?? Broken(dir));
         }
 
         return list.OrderByDescending(e => e.QuarantinedAt).ToList();
@@ -95,6 +131,18 @@ public sealed class QuarantineStore(string workDir, TimeProvider time)
         return entry with { Release = release };
     }
 
+    /// <summary>A quarantine folder whose report cannot be read: still listed, so the security team sees it.</summary>
+    private static QuarantineEntry Broken(string dir)
+    {
+        var report = Path.Combine(dir, ReportFile);
+        var problem = !File.Exists(report) ? "report.json is missing"
+            : new FileInfo(report).Length == 0 ? "report.json is empty (written when the disk was full?)"
+            : "report.json is not readable JSON";
+        var id = Guid.TryParseExact(Path.GetFileName(dir), "N", out var g) ? g : Guid.Empty;
+        var at = new DateTimeOffset(Directory.GetLastWriteTimeUtc(dir), TimeSpan.Zero);
+        return new QuarantineEntry(id, Path.GetFileName(Path.GetDirectoryName(dir)!), "?", "?", "?", "QUARANTINE-BROKEN", problem, at, dir, null) { Problem = problem };
+    }
+
     private static QuarantineEntry? Read(string dir)
     {
         var report = Path.Combine(dir, ReportFile);
@@ -107,7 +155,7 @@ public sealed class QuarantineStore(string workDir, TimeProvider time)
             var release = File.Exists(releaseFile) ? JsonSerializer.Deserialize<QuarantineRelease>(File.ReadAllText(releaseFile), Json) : null;
             return e with { Directory = dir, Release = release };
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or NotSupportedException)
         {
             return null;
         }

@@ -11,8 +11,11 @@ namespace Pipeline.Engine.Runs;
 
 /// <summary>
 /// One pass over a pipeline: fetch the supplier's tags, and take every new release tag through
-/// the stages in order. Every stage, pass or fail, is recorded in the ledger; a rejected delivery
-/// stops at the failing stage, pushes nothing further, and its files go to quarantine.
+/// the stages in order. Every stage, pass or fail, is recorded in the ledger. A finding about the
+/// delivery rejects it: it stops at the failing stage, pushes nothing further, and its files go
+/// to quarantine. An outage of our own infrastructure (<see cref="FailureClass"/>) leaves it
+/// pending instead, retried by a later pass after a backoff (or at once after <c>pipeline retry</c>);
+/// later tags of the pipeline wait behind it so that versions are still accepted in order.
 /// </summary>
 public sealed class DeliveryRunner(
     EngineSettings settings,
@@ -21,6 +24,9 @@ public sealed class DeliveryRunner(
     TimeProvider time,
     ILogger log)
 {
+    /// <summary>When a pending delivery is retried.</summary>
+    public RetryBackoff Backoff { get; set; } = RetryBackoff.Default;
+
     public async Task<RunReport> RunOnceAsync(PipelineDefinition definition, CancellationToken ct)
     {
         var log1 = log.ForContext("Pipeline", definition.Name);
@@ -28,53 +34,111 @@ public sealed class DeliveryRunner(
             ?? throw new PipelineException("RUN-BUSY", $"pipeline '{definition.Name}' is already running (in this or another engine process); try again when it has finished");
 
         Directory.CreateDirectory(settings.WorkDir);
-        using var mirror = SupplierMirror.Open(Path.Combine(settings.WorkDir, "mirrors", definition.Name + ".git"), definition.Source.Url);
+        var mirrorDir = Path.Combine(settings.WorkDir, "mirrors", definition.Name + ".git");
+        // Holding the lock, every delivery of this pipeline still marked running was cut off (killed, crashed, lost its lock).
+        await new StaleDeliveries(settings, ledger, time).RecoverAsync(definition.Name, pipelineLock, mirrorDir, log1, ct).ConfigureAwait(false);
+        using var mirror = SupplierMirror.Open(mirrorDir, definition.Source.Url);
         log1.Information("Fetching tags of {Pipeline} from {Source}", definition.Name, SupplierMirror.Redact(definition.Source.Url.ToString()));
         mirror.Fetch(GitCredentials.FromFile(definition.Source.CredentialsFile), ct);
 
         var deliveries = new List<DeliveryReport>();
         var skipped = new List<string>();
+        var waiting = new List<string>();
+        string? heldBehind = null;
         // Read once per pass; kept current as this pass accepts deliveries (rollback protection).
         var lastAccepted = await ledger.LastAcceptedTagAsync(definition.Name, ct).ConfigureAwait(false);
         foreach (var tag in mirror.ListTags(definition.Source.TagPattern))
         {
             ct.ThrowIfCancellationRequested();
             var seen = await ledger.FindDeliveriesAsync(definition.Name, tag.Name, ct).ConfigureAwait(false);
-            if (seen.Any(d => d.TagObjectId == tag.ObjectId && d.Status != DeliveryStatus.Running))
+            if (seen.Any(d => d.TagObjectId == tag.ObjectId && d.Status is DeliveryStatus.Accepted or DeliveryStatus.Rejected))
             {
                 skipped.Add(tag.Name);
                 continue;
             }
 
+            if (heldBehind is not null)
+            {
+                waiting.Add(tag.Name);
+                continue;
+            }
+
+            var pending = seen.LastOrDefault(d => d.TagObjectId == tag.ObjectId && d.Status == DeliveryStatus.Pending);
+            if (pending?.NextAttemptAt is { } due && due > time.GetUtcNow())
+            {
+                log1.Information("Delivery {DeliveryId} of {Tag} is pending ({Code}); attempt {Attempt} is due at {Due}", pending.Id, tag.Name, pending.ReasonCode, pending.Attempt + 1, due);
+                waiting.Add(tag.Name);
+                heldBehind = tag.Name;
+                continue;
+            }
+
             var firstSeen = seen.Count > 0 ? seen[0].TagObjectId : null;
-            var report = await ProcessAsync(definition, mirror, tag, firstSeen, lastAccepted, log1, ct).ConfigureAwait(false);
+            var attempt = new Attempt((pending?.Attempt ?? 0) + 1, pending?.Id);
+            var report = await ProcessAsync(definition, mirror, tag, firstSeen, lastAccepted, attempt, pipelineLock, log1, ct).ConfigureAwait(false);
             deliveries.Add(report);
             if (report.Status == DeliveryStatus.Accepted && (lastAccepted is null || VersionOrder.Compare(tag.Name, lastAccepted) > 0))
                 lastAccepted = tag.Name;
+            if (report.Status == DeliveryStatus.Pending) heldBehind = tag.Name;
         }
 
-        log1.Information("Pipeline {Pipeline}: {New} new deliveries, {Skipped} already processed", definition.Name, deliveries.Count, skipped.Count);
-        return new RunReport(definition.Name, deliveries, skipped);
+        if (heldBehind is not null && waiting.Count > 0)
+            log1.Information("Tags {Tags} wait behind pending {Tag} (versions are accepted in order)", waiting, heldBehind);
+        log1.Information("Pipeline {Pipeline}: {New} new deliveries, {Skipped} already processed, {Waiting} waiting", definition.Name, deliveries.Count, skipped.Count, waiting.Count);
+        return new RunReport(definition.Name, deliveries, skipped) { Waiting = waiting };
     }
 
-    private async Task<DeliveryReport> ProcessAsync(PipelineDefinition definition, SupplierMirror mirror, TagInfo tag, string? firstSeenObjectId, string? lastAccepted, ILogger plog, CancellationToken ct)
+    private sealed record Attempt(int Number, Guid? RetryOf);
+
+    private async Task<DeliveryReport> ProcessAsync(PipelineDefinition definition, SupplierMirror mirror, TagInfo tag, string? firstSeenObjectId, string? lastAccepted,
+        Attempt attempt, PipelineLock pipelineLock, ILogger plog, CancellationToken ct)
     {
         var id = Guid.CreateVersion7(time.GetUtcNow());
         var dlog = plog.ForContext("DeliveryId", id).ForContext("Tag", tag.Name);
         var workDir = Path.Combine(settings.WorkDir, "runs", id.ToString("N"));
         Directory.CreateDirectory(workDir);
-        await ledger.StartDeliveryAsync(id, definition.Name, tag.Name, tag.ObjectId, ct).ConfigureAwait(false);
-        dlog.Information("Delivery {DeliveryId} of {Pipeline} for tag {Tag} started", id, definition.Name, tag.Name);
+        await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
+        await ledger.StartDeliveryAsync(id, definition.Name, tag.Name, tag.ObjectId, attempt.Number, attempt.RetryOf, ct).ConfigureAwait(false);
+        if (attempt.RetryOf is { } previous)
+            dlog.Information("Delivery {DeliveryId} of {Pipeline} for tag {Tag} started (attempt {Attempt}, retrying {Previous})", id, definition.Name, tag.Name, attempt.Number, previous);
+        else
+            dlog.Information("Delivery {DeliveryId} of {Pipeline} for tag {Tag} started", id, definition.Name, tag.Name);
 
         var context = new DeliveryContext(id, definition, settings, mirror, tag, workDir, time) { FirstSeenObjectId = firstSeenObjectId, LastAcceptedTag = lastAccepted };
-        var entries = new List<LedgerEntry>();
         var statements = new List<InTotoStatement>();
+        var current = new StageCursor();
+        try
+        {
+            return await RunStagesAsync(context, attempt, current, statements, pipelineLock, dlog, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && !current.Decided)
+        {
+            await InterruptAsync(context, current.Stage ?? "fetch", pipelineLock, statements, dlog).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Where a delivery is: the stage running, and whether its outcome is already recorded (then a cancellation changes nothing).</summary>
+    private sealed class StageCursor
+    {
+        public string? Stage { get; set; }
+        public bool Decided { get; set; }
+    }
+
+    private async Task<DeliveryReport> RunStagesAsync(DeliveryContext context, Attempt attempt, StageCursor current, List<InTotoStatement> statements, PipelineLock pipelineLock,
+        ILogger dlog, CancellationToken ct)
+    {
+        var (id, definition, tag, workDir) = (context.DeliveryId, context.Definition, context.Tag, context.WorkDir);
+        var entries = new List<LedgerEntry>();
         foreach (var stage in stagesFor(definition))
         {
+            current.Stage = stage.Name;
             StageRecord record;
             StageOutcome? outcome = null;
             string? failCode = null, failMessage = null;
+            var kind = FailureKind.Verdict;
             context.StageEvidence.Clear();
+            // Before every stage (publish and push write to VCS B and the registry): a node that lost its lock stops here.
+            await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
             try
             {
                 outcome = await stage.ExecuteAsync(context, ct).ConfigureAwait(false);
@@ -86,38 +150,80 @@ public sealed class DeliveryRunner(
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 (failCode, failMessage) = ErrorCodes.Describe(e);
-                record = new StageRecord(id, definition.Name, stage.Name, Verdict.Failed, failCode, failMessage, null, null, FailureEvidence(e, failCode, context));
-                if (IsSecurityEvent(failCode))
+                kind = FailureClass.Classify(e);
+                var evidence = FailureEvidence(e, failCode, context);
+                if (kind == FailureKind.Infrastructure) evidence["failureKind"] = "infrastructure";
+                record = new StageRecord(id, definition.Name, stage.Name, Verdict.Failed, failCode, failMessage, null, null, evidence);
+                if (kind == FailureKind.Infrastructure)
+                    dlog.Warning("Stage {Stage} could not run: {Code} {Reason} (our infrastructure, not the delivery)", stage.Name, failCode, failMessage);
+                else if (IsSecurityEvent(failCode))
                     dlog.Error("SECURITY EVENT {Code} in {Pipeline} for tag {Tag}: {Reason}", failCode, definition.Name, tag.Name, failMessage);
                 else
                     dlog.Warning("Stage {Stage} failed: {Code} {Reason}", stage.Name, failCode, failMessage);
             }
-            catch (OperationCanceledException)
-            {
-                record = new StageRecord(id, definition.Name, stage.Name, Verdict.Failed, "ENG-CANCELLED", "the run was cancelled (engine shutting down)", null, null,
-                    new Dictionary<string, string>());
-                entries.Add(await ledger.AppendAsync(record, Attest(context, stage.Name, null, record, statements), CancellationToken.None).ConfigureAwait(false));
-                await ledger.FinishDeliveryAsync(id, DeliveryStatus.Running, "ENG-CANCELLED", "cancelled; the next run retries this tag", null, CancellationToken.None).ConfigureAwait(false);
-                await CheckpointAsync(dlog, CancellationToken.None).ConfigureAwait(false);
-                throw;
-            }
 
+            await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
             entries.Add(await ledger.AppendAsync(record, Attest(context, stage.Name, outcome, record, statements), ct).ConfigureAwait(false));
             if (failCode is null) continue;
 
-            var quarantine = Quarantine(definition, id, workDir, tag, failCode, failMessage!, stage.Name);
-            await ledger.FinishDeliveryAsync(id, DeliveryStatus.Rejected, failCode, failMessage, null, ct).ConfigureAwait(false);
-            await CheckpointAsync(dlog, ct).ConfigureAwait(false);
+            current.Decided = true;
+            if (kind == FailureKind.Infrastructure)
+            {
+                var due = time.GetUtcNow() + Backoff.Delay(attempt.Number);
+                await ledger.MarkPendingAsync(id, failCode, failMessage!, due, CancellationToken.None).ConfigureAwait(false);
+                await CheckpointAsync(dlog, CancellationToken.None).ConfigureAwait(false);
+                TryDelete(workDir);
+                dlog.Warning("Delivery {DeliveryId} pending after {Stage}: {Code}; attempt {Attempt} at {Due} (or now: 'pipeline retry {DeliveryId}')",
+                    id, stage.Name, failCode, attempt.Number + 1, due, id);
+                return new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Pending, failCode, failMessage, entries, [], null) { Attempt = attempt.Number, NextAttemptAt = due };
+            }
+
+            var quarantine = Quarantine(definition, id, workDir, tag, failCode, failMessage!, stage.Name, dlog);
+            await pipelineLock.EnsureHeldAsync(CancellationToken.None).ConfigureAwait(false);
+            await ledger.FinishDeliveryAsync(id, DeliveryStatus.Rejected, failCode, failMessage, null, CancellationToken.None).ConfigureAwait(false);
+            await CheckpointAsync(dlog, CancellationToken.None).ConfigureAwait(false);
             dlog.Warning("Delivery {DeliveryId} rejected at {Stage}: {Code}; files kept in quarantine at {Quarantine}", id, stage.Name, failCode, quarantine);
-            return new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Rejected, failCode, failMessage, entries, [], quarantine);
+            return new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Rejected, failCode, failMessage, entries, [], quarantine) { Attempt = attempt.Number };
         }
 
-        await ledger.FinishDeliveryAsync(id, DeliveryStatus.Accepted, null, null, string.Join(" ", context.PushedImages), ct).ConfigureAwait(false);
+        await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
+        current.Decided = true;
+        return await AcceptAsync(context, entries, pipelineLock, dlog) with { Attempt = attempt.Number };
+    }
+
+    /// <summary>
+    /// The one place a delivery becomes accepted: every stage passed and was recorded. Records
+    /// the status, signs a checkpoint and attaches the stage attestations to the pushed images.
+    /// Not cancelled by a shutdown: once every stage is recorded, the acceptance is finished.
+    /// </summary>
+    private async Task<DeliveryReport> AcceptAsync(DeliveryContext context, IReadOnlyList<LedgerEntry> entries, PipelineLock pipelineLock, ILogger dlog)
+    {
+        var ct = CancellationToken.None;
+        await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
+        await ledger.FinishDeliveryAsync(context.DeliveryId, DeliveryStatus.Accepted, null, null, string.Join(" ", context.PushedImages), ct).ConfigureAwait(false);
         await CheckpointAsync(dlog, ct).ConfigureAwait(false);
         await AttachAttestationsAsync(context, entries, dlog, ct).ConfigureAwait(false);
-        TryDelete(workDir);
-        dlog.Information("Delivery {DeliveryId} accepted: {Images}", id, context.PushedImages);
-        return new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Accepted, null, null, entries, context.PushedImages.ToArray(), null);
+        TryDelete(context.WorkDir);
+        dlog.Information("Delivery {DeliveryId} accepted: {Images}", context.DeliveryId, context.PushedImages);
+        return new DeliveryReport(context.DeliveryId, context.Definition.Name, context.Tag.Name, DeliveryStatus.Accepted, null, null, entries, context.PushedImages.ToArray(), null);
+    }
+
+    /// <summary>
+    /// The run was cancelled (shutdown) in the middle of <paramref name="stage"/>: records that in
+    /// the ledger, leaves the delivery pending and due at once (the next pass retries it) and
+    /// removes its work folder. Nothing is written when the lock is gone.
+    /// </summary>
+    private async Task InterruptAsync(DeliveryContext context, string stage, PipelineLock pipelineLock, List<InTotoStatement> statements, ILogger dlog)
+    {
+        const string code = "ENG-CANCELLED", reason = "the run was cancelled (engine shutting down); the next pass retries this delivery";
+        var record = new StageRecord(context.DeliveryId, context.Definition.Name, stage, Verdict.Failed, code, reason, null, null,
+            new Dictionary<string, string>(StringComparer.Ordinal) { ["failedCheck"] = code, ["failureKind"] = "infrastructure" });
+        await pipelineLock.EnsureHeldAsync(CancellationToken.None).ConfigureAwait(false);
+        await ledger.AppendAsync(record, Attest(context, stage, null, record, statements), CancellationToken.None).ConfigureAwait(false);
+        await ledger.MarkPendingAsync(context.DeliveryId, code, reason, time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+        await CheckpointAsync(dlog, CancellationToken.None).ConfigureAwait(false);
+        TryDelete(context.WorkDir);
+        dlog.Warning("Delivery {DeliveryId} cancelled in {Stage} by shutdown; recorded as pending, the next pass retries it", context.DeliveryId, stage);
     }
 
     /// <summary>What a failed stage records: the evidence of its checks that passed, and which check failed.</summary>
@@ -212,18 +318,31 @@ public sealed class DeliveryRunner(
     }
 
     /// <summary>Moves the delivery's files to a read-only quarantine folder with a report for the security team.</summary>
-    private string Quarantine(PipelineDefinition definition, Guid id, string workDir, TagInfo tag, string code, string message, string stage) =>
-        new Quarantine.QuarantineStore(settings.WorkDir, time).Add(definition.Name, id, workDir, tag.Name, tag.ObjectId, stage, code, message);
+    /// <remarks>The verdict stands when the report cannot be written (a full disk): the folder is then listed as broken.</remarks>
+    private string Quarantine(PipelineDefinition definition, Guid id, string workDir, TagInfo tag, string code, string message, string stage, ILogger dlog)
+    {
+        var store = new Quarantine.QuarantineStore(settings.WorkDir, time);
+        try
+        {
+            return store.Add(definition.Name, id, workDir, tag.Name, tag.ObjectId, stage, code, message);
+        }
+        catch (IOException e)
+        {
+            var dir = Path.Combine(store.Root, definition.Name, id.ToString("N"));
+            dlog.Error("QUARANTINE-REPORT: the quarantine report of {DeliveryId} could not be written ({Error}); its folder {Folder} is listed as broken", id, e.Message, dir);
+            return dir;
+        }
+    }
 
-    private static void TryDelete(string dir)
+    internal static void TryDelete(string dir)
     {
         try
         {
-            Directory.Delete(dir, recursive: true);
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Left for the operator; it holds only verified, pushed content.
+            // Left for the operator; the next pass's cleanup tries again.
         }
     }
 }

@@ -47,7 +47,36 @@ public sealed partial class RegistryClient
         return (NextLocation(response, location), RangeEnd(response) is { } end ? end + 1 : 0);
     }
 
+    /// <summary>
+    /// A chunked upload; when the registry no longer knows the upload session (it was restarted,
+    /// or the session expired: 404 / <c>BLOB_UPLOAD_UNKNOWN</c> / <c>BLOB_UPLOAD_INVALID</c>), the
+    /// upload starts again in a fresh session from byte 0 instead of failing.
+    /// </summary>
     private async Task ChunkedUploadAsync(string repository, Descriptor descriptor, Func<Stream> open, Uri? resumeLocation, CancellationToken ct)
+    {
+        for (var fresh = 0; ; fresh++)
+        {
+            try
+            {
+                await ChunkedUploadInSessionAsync(repository, descriptor, open, resumeLocation, ct).ConfigureAwait(false);
+                return;
+            }
+            catch (RegistryException e) when (fresh < MaxFreshUploads && IsUploadSessionGone(e))
+            {
+                resumeLocation = null;
+            }
+        }
+    }
+
+    private const int MaxFreshUploads = 2;
+
+    /// <summary>The registry answered that the upload session does not exist (any more).</summary>
+    internal static bool IsUploadSessionGone(RegistryException e) =>
+        e.RegistryCode is "BLOB_UPLOAD_UNKNOWN" or "BLOB_UPLOAD_INVALID"
+        || (e.Code == "REG-BLOB-005" && e.StatusCode is 404)
+        || (e.InnerException is RegistryException inner && IsUploadSessionGone(inner));
+
+    private async Task ChunkedUploadInSessionAsync(string repository, Descriptor descriptor, Func<Stream> open, Uri? resumeLocation, CancellationToken ct)
     {
         Uri location;
         long offset = 0;

@@ -131,7 +131,7 @@ public class DaemonAndCliTests : DeliveryFixture
         s.WriteDefinition();
         var stderr = new StringWriter();
         var rc = await PipelineCli.RunAsync(["run", "no-such-pipeline", "--config", s.ConfigPath], new StringWriter(), stderr);
-        Assert.That(rc, Is.EqualTo(PipelineCli.Failure));
+        Assert.That(rc, Is.EqualTo(PipelineCli.ConfigError));
         Assert.That(stderr.ToString(), Does.StartWith("RUN-UNKNOWN-PIPELINE: no pipeline named 'no-such-pipeline'").And.Contain($"known: {s.Name}"));
     }
 
