@@ -288,16 +288,9 @@ public sealed partial class RegistryClient
             annotations is { Count: > 0 } ? annotations : null, subject, artifactType);
         var bytes = manifest.ToJsonBytes();
         var digest = Digest.Compute(bytes);
-        var (_, subjectHeader) = await PushManifestCoreAsync(repository, digest.ToString(), bytes, MediaTypes.OciManifest, cancellationToken).ConfigureAwait(false);
         var descriptor = new Descriptor(MediaTypes.OciManifest, digest, bytes.LongLength, manifest.Annotations, ArtifactType: artifactType);
-        if (subjectHeader) return new AttachResult(descriptor, false);
-
-        var tag = ReferrersTag(subject.Digest);
-        var existing = await GetReferrersIndexByTagAsync(repository, tag, cancellationToken).ConfigureAwait(false);
-        if (existing.Manifests.Any(m => m.Digest == digest)) return new AttachResult(descriptor, true);
-        var updated = new ImageIndex([.. existing.Manifests, descriptor]);
-        await PushManifestAsync(repository, tag, updated.ToJsonBytes(), MediaTypes.OciIndex, cancellationToken).ConfigureAwait(false);
-        return new AttachResult(descriptor, true);
+        var fallback = await PushReferrerAsync(repository, bytes, MediaTypes.OciManifest, descriptor, subject.Digest, cancellationToken).ConfigureAwait(false);
+        return new AttachResult(descriptor, fallback);
     }
 
     /// <summary>
