@@ -92,6 +92,7 @@ public sealed class PeopleDirectory
             }
 
             OpenPgpPublicKeyRing? pgp = null;
+            string? pgpText = null;
             var pgpInline = m.String("openpgpKey");
             var pgpFile = m.String("openpgpKeyFile") is { } f ? Path.GetFullPath(Path.Combine(baseDir, f)) : null;
             if (pgpInline is not null && pgpFile is not null)
@@ -103,6 +104,7 @@ public sealed class PeopleDirectory
                 try
                 {
                     pgp = OpenPgpPublicKeyRing.Parse(armored);
+                    pgpText = armored;
                 }
                 catch (CheckupException e)
                 {
@@ -115,7 +117,7 @@ public sealed class PeopleDirectory
             if (list.Any(x => x.Item1.Name == name)) m.KeyError("name", $"person '{name}' is listed twice");
             else if (list.Any(x => CryptographicOperations.FixedTimeEquals(x.Item2, hash)))
                 m.KeyError("tokenSha256", $"'{name}' has the same token hash as another person; every person needs their own token");
-            else list.Add((new Person(name, roles, pipelines, ssh, pgp), hash));
+            else list.Add((new Person(name, roles, pipelines, ssh, pgp) { OpenPgpKeyText = pgpText }, hash));
         }
 
         root.Done();

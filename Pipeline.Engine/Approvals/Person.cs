@@ -13,6 +13,9 @@ namespace Pipeline.Engine.Approvals;
 /// <param name="OpenPgpKey">The person's own OpenPGP public key for signed approvals (detached signature).</param>
 public sealed record Person(string Name, IReadOnlySet<Role> Roles, IReadOnlyList<string> Pipelines, SshPublicKey? SshKey, OpenPgpPublicKeyRing? OpenPgpKey)
 {
+    /// <summary>The armored OpenPGP public key as written in the people file (embedded in signed Freigaben for offline checks).</summary>
+    public string? OpenPgpKeyText { get; init; }
+
     public bool Has(Role role) => Roles.Contains(role);
 
     public bool MayActOn(string pipeline) => Pipelines.Contains("*") || Pipelines.Contains(pipeline);
