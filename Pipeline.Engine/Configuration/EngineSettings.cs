@@ -22,6 +22,15 @@ public sealed record EngineSettings(
 
     /// <summary>Auditor API settings (<c>audit:</c>).</summary>
     public AuditSettings Audit { get; init; } = new(null);
+
+    /// <summary>engine.yaml <c>stages:</c>: the engine-wide stage list after the intake push (null: the default Vorprüfung ► Abnahme ► Schulung ► Produktion).</summary>
+    public Lifecycle.StagePlan? Stages { get; init; }
+
+    /// <summary>engine.yaml <c>people: { file }</c>: who may request, approve and withdraw (validated at start).</summary>
+    public Approvals.PeopleDirectory People { get; init; } = Approvals.PeopleDirectory.Empty;
+
+    /// <summary>The people file's path, when one is configured.</summary>
+    public string? PeopleFile { get; init; }
 }
 
 /// <summary><c>audit: { apiTokensFile }</c>: the file listing the SHA-256 hashes of the auditors' API tokens (no file: the API refuses to start).</summary>
@@ -141,6 +150,16 @@ public static class EngineSettingsLoader
             aud.Done();
         }
 
+        var stages = Lifecycle.StageConfigParser.Parse(root, "stages", baseDir, checkFiles: true);
+        string? peopleFile = null;
+        Approvals.PeopleDirectory? people = null;
+        if (root.Has("people") && root.Mapping("people", required: true) is { } ppl)
+        {
+            peopleFile = ResolveFile(ppl, "file", baseDir, required: true);
+            ppl.Done();
+            if (peopleFile is not null && File.Exists(peopleFile)) people = Approvals.PeopleDirectory.Load(peopleFile, errors);
+        }
+
         var clamd = root.Mapping("clamd", required: true);
         IReadOnlyList<string> endpoints = [];
         int parallelism = 2;
@@ -193,6 +212,9 @@ public static class EngineSettingsLoader
             Attestation = attestation,
             Ledger = new LedgerSettings(checkpointDir ?? System.IO.Path.Combine(work!, "checkpoints"), origin),
             Audit = new AuditSettings(apiTokensFile),
+            Stages = stages,
+            People = people ?? Approvals.PeopleDirectory.Empty,
+            PeopleFile = peopleFile,
         };
     }
 

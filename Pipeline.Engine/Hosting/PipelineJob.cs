@@ -16,6 +16,8 @@ public sealed class PipelineJob(PipelineEngine engine) : IJob
             var report = await engine.Runner.RunOnceAsync(engine.Pipeline(name), cancellationToken).ConfigureAwait(false);
             foreach (var d in report.Deliveries)
                 engine.Log.Information("Delivery {DeliveryId} {Tag}: {Status} {Code}", d.DeliveryId, d.Tag, d.Status, d.ReasonCode);
+            // Approved promotions that did not complete (crash, registry outage) finish now, once each.
+            await engine.Lifecycle.ResumeAsync(name, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

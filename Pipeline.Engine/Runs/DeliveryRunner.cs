@@ -21,6 +21,9 @@ public sealed class DeliveryRunner(
     TimeProvider time,
     ILogger log)
 {
+    /// <summary>The lifecycle's acceptance hook (tracks the delivery, supersedes older ones, runs an automatic first stage).</summary>
+    public Func<PipelineDefinition, DeliveryReport, CancellationToken, Task>? OnAccepted { get; set; }
+
     public async Task<RunReport> RunOnceAsync(PipelineDefinition definition, CancellationToken ct)
     {
         var log1 = log.ForContext("Pipeline", definition.Name);
@@ -117,7 +120,9 @@ public sealed class DeliveryRunner(
         await AttachAttestationsAsync(context, entries, dlog, ct).ConfigureAwait(false);
         TryDelete(workDir);
         dlog.Information("Delivery {DeliveryId} accepted: {Images}", id, context.PushedImages);
-        return new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Accepted, null, null, entries, context.PushedImages.ToArray(), null);
+        var accepted = new DeliveryReport(id, definition.Name, tag.Name, DeliveryStatus.Accepted, null, null, entries, context.PushedImages.ToArray(), null);
+        if (OnAccepted is { } lifecycle) await lifecycle(definition, accepted, ct).ConfigureAwait(false);
+        return accepted;
     }
 
     /// <summary>What a failed stage records: the evidence of its checks that passed, and which check failed.</summary>
