@@ -27,8 +27,9 @@ public static class PortalEndpoints
     public static void Map(WebApplication app, Portal portal, Serilog.ILogger log)
     {
         var lc = portal.Lifecycle;
-        app.MapGet(Prefix + "/me", (HttpContext ctx) => Read(ctx, portal, log, (a, _) =>
-            Task.FromResult(new PortalMe(a.Name, a.Person!.Roles.Order().Select(r => r.ToString().ToLowerInvariant()).ToList(), a.Person.Pipelines))));
+        Func<Actor, CancellationToken, Task<PortalMe>> me = (a, _) =>
+            Task.FromResult(new PortalMe(a.Name, a.Person!.Roles.Order().Select(r => r.ToString().ToLowerInvariant()).ToList(), a.Person.Pipelines));
+        app.MapGet(Prefix + "/me", (HttpContext ctx) => Read(ctx, portal, log, me));
         app.MapGet(Prefix + "/board", (HttpContext ctx) => Read(ctx, portal, log, async (a, ct) =>
             PortalBoard.Of(await lc.GetBoardAsync(a, ctx.Request.Query["pipeline"] is { Count: > 0 } p && !string.IsNullOrWhiteSpace(p[0]) ? p[0] : null, ct).ConfigureAwait(false))));
         app.MapGet(Prefix + "/approvals", (HttpContext ctx) => Read(ctx, portal, log, async (a, ct) =>
@@ -154,7 +155,8 @@ public static class PortalEndpoints
         string? scanDetail = scan is null ? null
             : $"{scan.Evidence.GetValueOrDefault("decision") ?? "?"}; {scan.Evidence.GetValueOrDefault("filesScanned") ?? "?"} files scanned, {scan.Evidence.GetValueOrDefault("findingCount") ?? "0"} findings; policy {scan.Evidence.GetValueOrDefault("policy")} {scan.Evidence.GetValueOrDefault("policyVersion")}";
         var sboms = new List<string>();
-        foreach (var (key, value) in push?.Evidence.Where(kv => kv.Key.EndsWith(".sbomReferrer", StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal) ?? [])
+        var referrers = push?.Evidence.Where(kv => kv.Key.EndsWith(".sbomReferrer", StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList() ?? [];
+        foreach (var (key, value) in referrers)
         {
             var digest = value.Split(' ')[0];
             var name = key[..^".sbomReferrer".Length];

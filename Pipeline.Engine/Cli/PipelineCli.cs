@@ -111,6 +111,7 @@ public static class PipelineCli
         root.Subcommands.Add(QuarantineCommands.Create(configOption, stdout, stderr));
         root.Subcommands.Add(ImageCommands.Create(stdout, stderr));
         root.Subcommands.Add(AuditCommands.Create(configOption, jsonLogs, stdout, stderr));
+        root.Subcommands.Add(PortalCommands.Create(configOption, jsonLogs, stdout, stderr));
 
         var verifyBundle = new Command("verify-bundle", "verify a Sigstore bundle offline (sigstore-conformance client protocol)");
         root.Subcommands.Add(verifyBundle);

@@ -31,6 +31,9 @@ public sealed record EngineSettings(
 
     /// <summary>The people file's path, when one is configured.</summary>
     public string? PeopleFile { get; init; }
+
+    /// <summary>engine.yaml <c>notifications:</c>: webhooks told about pending Freigaben, failed stages, promotions, refusals and withdrawals.</summary>
+    public Notifications.NotificationSettings Notifications { get; init; } = Pipeline.Engine.Notifications.NotificationSettings.None;
 }
 
 /// <summary><c>audit: { apiTokensFile }</c>: the file listing the SHA-256 hashes of the auditors' API tokens (no file: the API refuses to start).</summary>
@@ -160,6 +163,8 @@ public static class EngineSettingsLoader
             if (peopleFile is not null && File.Exists(peopleFile)) people = Approvals.PeopleDirectory.Load(peopleFile, errors);
         }
 
+        var notifications = Notifications.NotificationSettings.Parse(root, baseDir);
+
         var clamd = root.Mapping("clamd", required: true);
         IReadOnlyList<string> endpoints = [];
         int parallelism = 2;
@@ -215,6 +220,7 @@ public static class EngineSettingsLoader
             Stages = stages,
             People = people ?? Approvals.PeopleDirectory.Empty,
             PeopleFile = peopleFile,
+            Notifications = notifications,
         };
     }
 
