@@ -81,6 +81,7 @@ public static class PortalEndpoints
                 var decision = b.Decision is null or "approve" ? ApprovalDecision.Approve
                     : b.Decision == "reject" ? ApprovalDecision.Reject
                     : throw new PipelineException("PORTAL-BAD-REQUEST", "'decision' must be 'approve' or 'reject'");
+                await lc.GetAsync(actor, id, ctx.RequestAborted).ConfigureAwait(false);
                 var statement = await lc.ApprovalStatementAsync(actor, Input(id, b), decision, ctx.RequestAborted).ConfigureAwait(false);
                 ctx.Response.ContentType = "application/json";
                 ctx.Response.Headers["X-Statement-Digest"] = statement.Digest;
@@ -233,6 +234,8 @@ public static class PortalEndpoints
         if (await Body<TBody>(ctx).ConfigureAwait(false) is not { } body) return;
         try
         {
+            // Tenant scope first: a person of another pipeline learns nothing about this delivery's state.
+            if (delivery is { } id) await portal.Lifecycle.GetAsync(actor, id, ctx.RequestAborted).ConfigureAwait(false);
             var (status, result) = await run(actor, body, ctx.RequestAborted).ConfigureAwait(false);
             log.Information("Portal {Action} on {DeliveryId} by {Person}: {Status}", action, delivery, actor.Name, status);
             await Write(ctx, status, result).ConfigureAwait(false);
