@@ -69,7 +69,7 @@ internal static class PortalSetup
             $"  - name: {name}\n    roles: [{roles}]\n    pipelines: [{pipelines}]\n    tokenSha256: {Hash(tokens[name])}\n";
         File.WriteAllText(Path.Combine(s.Root, "people.yaml"), "people:\n"
             + Person(Sam, "systempfleger", s.Name) + Person(Vera, "verfahrensverantwortlich", s.Name) + Person(Veit, "verfahrensverantwortlich", s.Name)
-            + Person(Vito, "verfahrensverantwortlich", s.Name) + Person(Ada, "auditor", "\"*\"") + Person(Otto, "systempfleger, verfahrensverantwortlich, sicherheitsteam", "other-app"));
+            + Person(Vito, "verfahrensverantwortlich", s.Name) + Person(Ada, "auditor", "\"*\"") + Person(Otto, "systempfleger, verfahrensverantwortlich", "other-app"));
         File.AppendAllText(s.ConfigPath, $"""
 
             attestation:
