@@ -126,7 +126,7 @@
           td.textContent = closed ? d.state : "● " + (d.state === "final" ? "final" : "here");
         } else if (n === d.targetStage) {
           td.className = "target";
-          td.textContent = d.state;
+          td.textContent = d.state.replace(/_/g, " ");
         }
         tr.appendChild(td);
       });

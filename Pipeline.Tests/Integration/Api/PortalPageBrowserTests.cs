@@ -69,7 +69,7 @@ public class PortalPageBrowserTests : DeliveryFixture
         Assert.That(await Text(card + ".dataset.stage"), Is.EqualTo("Abnahme"));
         string Field(string f) => card + $".querySelector('[data-field=\"{f}\"]').innerText";
         Assert.That(await Text(Field("digests")), Is.EqualTo(_p.Digest));
-        Assert.That(await Text(Field("stage result")), Does.Contain("intake pushed sha256:"));
+        Assert.That(await Text(Field("stage result")), Does.StartWith("intake pushed · sha256:"));
         Assert.That(await Text(Field("scan")), Does.StartWith("passed"));
         Assert.That(await Text(Field("signer")), Does.Contain("Certified Release Key"));
         Assert.That(await Text(Field("SBOM")), Does.Contain("@sha256:"));
@@ -91,7 +91,9 @@ public class PortalPageBrowserTests : DeliveryFixture
         var approvals = await _p.Engine.Lifecycle.GetApprovalsAsync(Pipeline.Engine.Approvals.Actor.Engine, _p.DeliveryId, default);
         Assert.That(approvals.Select(a => (a.Approver, a.Comment, a.Channel)), Is.EqualTo(new[] { (Vera, (string?)"Abnahmetests bestanden", "portal") }));
 
-        // The auditor page draws the chain on past the push: request, Freigabe and promotion into Abnahme.
+        // The auditor page draws the chain on past the push: request, Freigabe and promotion into Abnahme
+        // (after a checkpoint, as 'pipeline audit checkpoint' or the daemon signs one).
+        await _p.Engine.Ledger.CheckpointAsync(default);
         await _browser.NavigateAsync(new Uri(_p.BaseUrl, "/").ToString());
         await _browser.EvaluateAsync($$"""
             (() => {
@@ -101,9 +103,9 @@ public class PortalPageBrowserTests : DeliveryFixture
             })()
             """);
         await _browser.WaitForAsync("document.body.dataset.rendered === 'true' || document.body.dataset.rendered === 'error'", "the trace");
-        var steps = await Text("JSON.stringify(Array.from(document.querySelectorAll('.chain.lifecycle .stage')).map(e => e.dataset.stage + '=' + e.dataset.ok))");
-        Assert.That(steps, Does.Contain("request:Abnahme=true").And.Contain("freigabe:Abnahme=true").And.Contain("promotion:Abnahme=true"), steps);
         await Screenshot("trace-through-abnahme.png");
+        var steps = await Text("JSON.stringify(Array.from(document.querySelectorAll('.chain.lifecycle .stage')).map(e => e.dataset.stage + '=' + e.dataset.ok + ' ' + Array.from(e.querySelectorAll('.problem')).map(x => x.innerText).join(';')))");
+        Assert.That(steps, Does.Contain("request:Abnahme=true").And.Contain("freigabe:Abnahme=true").And.Contain("promotion:Abnahme=true"), steps);
     }
 
     [Test]
