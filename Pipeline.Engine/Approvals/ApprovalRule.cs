@@ -51,7 +51,7 @@ public static class Durations
     }
 
     public static string Format(TimeSpan t) =>
-        t.TotalDays >= 1 && t.TotalDays == Math.Floor(t.TotalDays) ? $"{(int)t.TotalDays}d"
-        : t.TotalHours == Math.Floor(t.TotalHours) ? $"{(int)t.TotalHours}h"
-        : $"{(int)t.TotalMinutes}m";
+        t.TotalHours != Math.Floor(t.TotalHours) ? $"{(int)t.TotalMinutes}m"
+        : t.TotalDays >= 7 && t.TotalDays == Math.Floor(t.TotalDays) ? $"{(int)t.TotalDays}d"
+        : $"{(int)t.TotalHours}h";
 }

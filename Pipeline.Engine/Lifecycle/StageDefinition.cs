@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using Pipeline.Engine.Approvals;
 
@@ -78,7 +77,9 @@ public static class StageDefaults
 
     private static char RemoveDiacritics(char c)
     {
-        var d = c.ToString().Normalize(NormalizationForm.FormD);
-        return d.Length > 0 && CharUnicodeInfo.GetUnicodeCategory(d[0]) != UnicodeCategory.NonSpacingMark ? d[0] : c;
+        const string From = "àáâãåāçćčèéêëēěìíîïīñńòóôõøōùúûūýÿžźż";
+        const string To = "aaaaaaccceeeeeeiiiiinnoooooouuuuyyzzz";
+        var i = From.IndexOf(c, StringComparison.Ordinal);
+        return i >= 0 ? To[i] : c;
     }
 }
