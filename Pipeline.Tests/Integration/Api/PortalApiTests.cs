@@ -275,4 +275,15 @@ public class PortalApiTests : DeliveryFixture
         (status, b) = await _p.Send(HttpMethod.Post, path + "/approve", Veit, new { stage = "Abnahme" });
         Assert.That((status, Code(b)), Is.EqualTo((409, "LC-DELIVERY-CLOSED")));
     }
+
+    [Test]
+    public async Task The_portal_refuses_to_start_without_a_people_file_and_names_the_setting()
+    {
+        var s = Harness.NewScenario();
+        s.WriteDefinition();
+        await using var engine = await Pipeline.Engine.Hosting.PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default);
+        var e = await Assert.ThrowsAsync<Pipeline.Engine.PipelineException>(async () => await Pipeline.Engine.Api.PortalServer.StartAsync(engine, "http://127.0.0.1:0", false, default));
+        Assert.That(e!.Code, Is.EqualTo("PORTAL-NO-PEOPLE"));
+        Assert.That(e.Message, Does.Contain("people: { file: FILE }"));
+    }
 }
