@@ -208,8 +208,31 @@ public class PortalApiTests : DeliveryFixture
         Assert.That((status, b!["ruleComplete"]!.GetValue<bool>(), b["missing"]!.GetValue<int>()), Is.EqualTo((200, false, 1)));
         (status, b) = await _p.Send(HttpMethod.Post, D + "/approve", Veit, new { stage = "Produktion", comment = "again" });
         Assert.That((status, Code(b)), Is.EqualTo((409, "LC-ALREADY-APPROVED")), "the same person counts once");
-        (status, b) = await _p.Send(HttpMethod.Post, D + "/approve", Vito, new { stage = "Produktion", digests = new[] { _p.Digest }, comment = "ok 2" });
-        Assert.That((status, b!["ruleComplete"]!.GetValue<bool>(), b["promotionError"]), Is.EqualTo((200, true, (JsonNode?)null)));
+        // Vito signs the canonical statement with his own key, as fetched from the portal.
+        using (var http = _p.Client())
+        {
+            using var res = await http.SendAsync(_p.Request(HttpMethod.Post, D + "/statement", Vito, new { stage = "Produktion", digests = new[] { _p.Digest }, comment = "ok 2" }));
+            Assert.That(res.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            var bytes = await res.Content.ReadAsByteArrayAsync();
+            var file = Path.Combine(_p.Scenario.Root, "freigabe.json");
+            await File.WriteAllBytesAsync(file, bytes);
+            var stranger = SupplierRepo.NewKey(Path.Combine(_p.Scenario.Root, "stranger-keys"), "stranger");
+            Shell.Run("ssh-keygen", ["-q", "-Y", "sign", "-n", ApprovalStatement.SshNamespace, "-f", stranger.PrivateKeyPath, file]).EnsureSuccess("sign");
+            (status, b) = await _p.Send(HttpMethod.Post, D + "/approve", Vito, new
+            {
+                stage = "Produktion", digests = new[] { _p.Digest }, comment = "ok 2", statement = Convert.ToBase64String(bytes), signature = await File.ReadAllTextAsync(file + ".sig"),
+            });
+            Assert.That((status, Code(b)), Is.EqualTo((400, "LC-SIGNATURE-INVALID")), $"a signature by a key that is not Vito's: {b}");
+            File.Delete(file + ".sig");
+            Shell.Run("ssh-keygen", ["-q", "-Y", "sign", "-n", ApprovalStatement.SshNamespace, "-f", _p.VitoKey.PrivateKeyPath, file]).EnsureSuccess("sign");
+            (status, b) = await _p.Send(HttpMethod.Post, D + "/approve", Vito, new
+            {
+                stage = "Produktion", digests = new[] { _p.Digest }, comment = "ok 2", statement = Convert.ToBase64String(bytes), signature = await File.ReadAllTextAsync(file + ".sig"),
+            });
+        }
+
+        Assert.That((status, b!["ruleComplete"]?.GetValue<bool>(), b["promotionError"]), Is.EqualTo((200, (bool?)true, (JsonNode?)null)), b.ToJsonString());
+        Assert.That(b["approval"]!["signatureKey"]?.GetValue<string>(), Is.Not.Null.And.Not.Empty, "the Freigabe carries Vito's own signature");
 
         (status, b) = await _p.Send(HttpMethod.Get, "/api/portal/board?pipeline=" + _p.Pipeline, Sam);
         var entry = b!["pipelines"]!.AsArray().Single()!["deliveries"]!.AsArray().Single()!["delivery"]!;

@@ -25,6 +25,9 @@ internal static class PortalSetup
     internal sealed record Running(Scenario Scenario, PipelineEngine Engine, PortalServer Server, Uri BaseUrl, IReadOnlyDictionary<string, string> Tokens, Guid DeliveryId,
         string Digest, string AuditorToken, CapturingSink Log) : IAsyncDisposable
     {
+        /// <summary>Vito's own SSH key (in the people file) for signed Freigaben.</summary>
+        public SshKey VitoKey { get; init; } = null!;
+
         public string Pipeline => Scenario.Name;
 
         public HttpClient Client() => new() { BaseAddress = BaseUrl };
@@ -65,8 +68,9 @@ internal static class PortalSetup
         var tokens = new[] { Sam, Vera, Veit, Vito, Ada, Otto }.ToDictionary(p => p, _ => Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)));
         var auditor = Convert.ToBase64String(RandomNumberGenerator.GetBytes(24));
         File.WriteAllText(Path.Combine(s.Root, "auditors.sha256"), $"{Hash(auditor)} audit@example\n");
+        var vitoKey = SupplierRepo.NewKey(Path.Combine(s.Root, "people-keys"), "vito");
         string Person(string name, string roles, string pipelines) =>
-            $"  - name: {name}\n    roles: [{roles}]\n    pipelines: [{pipelines}]\n    tokenSha256: {Hash(tokens[name])}\n";
+            $"  - name: {name}\n    roles: [{roles}]\n    pipelines: [{pipelines}]\n    tokenSha256: {Hash(tokens[name])}\n" + (name == Vito ? $"    sshKey: {vitoKey.PublicKey}\n" : "");
         File.WriteAllText(Path.Combine(s.Root, "people.yaml"), "people:\n"
             + Person(Sam, "systempfleger", s.Name) + Person(Vera, "verfahrensverantwortlich", s.Name) + Person(Veit, "verfahrensverantwortlich", s.Name)
             + Person(Vito, "verfahrensverantwortlich", s.Name) + Person(Ada, "auditor", "\"*\"") + Person(Otto, "systempfleger, verfahrensverantwortlich", "other-app"));
@@ -97,6 +101,6 @@ internal static class PortalSetup
         var engine = await PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, sink.Logger(), default);
         var server = await PortalServer.StartAsync(engine, "http://127.0.0.1:0", allowRemote: false, default);
         var image = accepted.Images.Single();
-        return new Running(s, engine, server, new Uri(server.Addresses.Single()), tokens, accepted.DeliveryId, image[(image.IndexOf('@') + 1)..], auditor, sink);
+        return new Running(s, engine, server, new Uri(server.Addresses.Single()), tokens, accepted.DeliveryId, image[(image.IndexOf('@') + 1)..], auditor, sink) { VitoKey = vitoKey };
     }
 }
