@@ -171,6 +171,7 @@ public sealed partial class LifecycleService
         string? error = null;
         if (decision == ApprovalDecision.Approve && eval.Complete)
             (after, error) = await ExecutePromotionAsync(input.DeliveryId, ct).ConfigureAwait(false);
+        else await CheckpointAsync(ct).ConfigureAwait(false);
         return new ApprovalOutcome(record, decision == ApprovalDecision.Approve && eval.Complete, eval.Missing, after, error);
     }
 

@@ -116,6 +116,7 @@ public sealed partial class LifecycleService
         var stored = await tx.UpdateAsync(next, step.Link, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         _log.Information("Delivery {DeliveryId} ({Pipeline} {Tag}) is in {Stage} (log {LogIndex})", deliveryId, d.Pipeline, d.Tag, to.Name, entry.LogIndex);
+        await CheckpointAsync(ct).ConfigureAwait(false);
         return (stored, null);
     }
 
@@ -133,6 +134,21 @@ public sealed partial class LifecycleService
         var stored = await tx.UpdateAsync(d with { State = state, TargetStage = null, ReasonCode = code, Reason = reason, UpdatedAt = now }, built.Link, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         _log.Information("Delivery {DeliveryId} ({Pipeline} {Tag}) {State}: {Reason}", deliveryId, d.Pipeline, d.Tag, LifecycleStore.StateText(state), reason);
+        await CheckpointAsync(ct).ConfigureAwait(false);
         return stored;
+    }
+
+    /// <summary>Signs a checkpoint after a step, so auditors can prove it at once; a failure is logged (the next step or 'pipeline audit checkpoint' makes one).</summary>
+    private async Task CheckpointAsync(CancellationToken ct)
+    {
+        if (_ledger.Signing is null) return;
+        try
+        {
+            await _ledger.CheckpointAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or IOException or PipelineException)
+        {
+            _log.Error("Could not sign a ledger checkpoint after a lifecycle step: {Error}; run 'pipeline audit checkpoint'", e.Message);
+        }
     }
 }

@@ -73,4 +73,22 @@ public class ApprovalSignatureTests
 
         ApprovalRulesTests.AssertCode(() => _ = ApprovalSignatures.Verify(bytes, good, Anna with { SshKey = null }, TimeProvider.System), "LC-NO-PERSONAL-KEY", "lists no sshKey for Anna Beispiel");
     }
+
+    [Test]
+    public void An_auditor_checks_the_embedded_human_signature_offline_and_sees_a_forged_one()
+    {
+        var st = Statement();
+        var bytes = st.CanonicalBytes();
+        var delivery = new DeliveryLifecycle(st.DeliveryId, st.Pipeline, st.Tag, LifecycleState.AwaitingApproval, 0, "Vorprüfung", "Abnahme",
+            new StageResult("Vorprüfung", "promoted", st.StageResult, st.IssuedAt), st.Digests.Select(d => new DeliveryImage("reg", "vorpruefung/app", d)).ToList(), null, null, 1, st.IssuedAt);
+        var fp = "ssh " + SshPublicKey.Parse(_anna.PublicKey).Fingerprint;
+        Pipeline.Engine.Attestations.InTotoStatement Attest(string signature) => LifecycleAttestations.Build("freigabe:Abnahme", LifecycleAttestations.FreigabeType, true, delivery,
+            delivery.Images, "", "Anna Beispiel", null, null, new Dictionary<string, string>(), (bytes, signature, fp, _anna.PublicKey), st.IssuedAt).Statement;
+
+        var good = Pipeline.Engine.Audit.FreigabeEvidence.Check(Attest(LifecycleCommands.SshSign(bytes, _anna.PrivateKeyPath)))!;
+        Assert.That((good.Ok, good.Signed, good.Approver, good.Key), Is.EqualTo((true, true, "Anna Beispiel", fp)));
+        var forged = Pipeline.Engine.Audit.FreigabeEvidence.Check(Attest(LifecycleCommands.SshSign(bytes, _mallory.PrivateKeyPath)))!;
+        Assert.That(forged.Ok, Is.False);
+        Assert.That(forged.Problem, Does.StartWith("FREIGABE-SIGNATURE: CHK-SSH-005"));
+    }
 }
