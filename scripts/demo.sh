@@ -6,7 +6,10 @@
 #      SHA256SUMS and an SSH-signed annotated tag (key generated on the spot and put on the
 #      pipeline's allow-list);
 #   4. runs the engine once for that pipeline and prints every stage, the pushed image and the
-#      ledger entries; then checks the image with skopeo, a client nobody on the team wrote.
+#      ledger entries; then checks the image with skopeo, a client nobody on the team wrote;
+#   5. takes the delivery through its stages: Vorprüfung automatically, Abnahme and Schulung by a
+#      named Verfahrensverantwortliche's Freigabe, Produktion by two (one signed with her own SSH
+#      key), printing the board and the full audit trace from the supplier's signature to Produktion.
 # Each run uses fresh repositories under .state/demo/<run id>; the ledger keeps every run.
 set -euo pipefail
 
@@ -63,6 +66,40 @@ attestation:
 ledger:
   checkpointDir: $PIPELINE_STATE_DIR/demo/checkpoints
   origin: pipeline.example/demo-ledger
+people:
+  file: people.yaml
+stages:
+  - name: Vorprüfung
+    approval: { automatic: true }
+  - name: Abnahme
+    approval: { validFor: 72h }
+  - name: Schulung
+  - name: Produktion
+    approval: { approvers: 2, validFor: 72h }
+YAML
+
+# The people who act on deliveries: a Systempfleger and two Verfahrensverantwortliche, each with
+# a personal token (only its SHA-256 is in the file); Anna also has her own SSH key for signed Freigaben.
+ssh-keygen -q -t ed25519 -N "" -C anna@operator.example -f "$DEMO/keys/anna"
+for who in sam anna ben; do
+  (umask 077 && openssl rand -hex 24 >"$DEMO/secrets/$who.token")
+done
+hash() { tr -d '\n' <"$DEMO/secrets/$1.token" | sha256sum | cut -d' ' -f1; }
+cat >"$DEMO/people.yaml" <<YAML
+people:
+  - name: Sam Pfleger
+    roles: [systempfleger]
+    pipelines: ["*"]
+    tokenSha256: $(hash sam)
+  - name: Anna Beispiel
+    roles: [verfahrensverantwortlich]
+    pipelines: ["*"]
+    tokenSha256: $(hash anna)
+    sshKey: $(cat "$DEMO/keys/anna.pub")
+  - name: Ben Berger
+    roles: [verfahrensverantwortlich]
+    pipelines: ["*"]
+    tokenSha256: $(hash ben)
 YAML
 
 say "Seeding the registry with a base image built by the engine (busybox, no Docker)"
@@ -152,3 +189,34 @@ say "Signed ledger checkpoint ($PIPELINE_STATE_DIR/demo/checkpoints/latest.note)
 cat "$PIPELINE_STATE_DIR/demo/checkpoints/latest.note"
 say "Audit trace of the pushed image (signed attestations, inclusion proofs, stage links)"
 "$PIPELINE" --config "$DEMO/engine.yaml" audit trace "$IMAGE"
+
+ID=$(sed -n 's/^delivery \([0-9a-f-]*\) tag v1.0.0: ACCEPTED.*/\1/p' "$DEMO/run.txt" | head -n1)
+P() { "$PIPELINE" --config "$DEMO/engine.yaml" "$@"; }
+say "The board after acceptance: Vorprüfung is automatic"
+P status --pipeline "$NAME"
+say "Abnahme: Sam (Systempfleger) requests it, Anna (Verfahrensverantwortliche) gives the Freigabe"
+P promote "$ID" --to Abnahme --token-file "$DEMO/secrets/sam.token"
+P status --pipeline "$NAME"
+P approve "$ID" --stage Abnahme --comment "Abnahmetest bestanden" --token-file "$DEMO/secrets/anna.token"
+say "Schulung: requested by Anna, approved by Ben (Anna cannot approve her own request)"
+P promote "$ID" --to Schulung --token-file "$DEMO/secrets/anna.token"
+set +e
+P approve "$ID" --stage Schulung --token-file "$DEMO/secrets/anna.token"
+set -e
+P approve "$ID" --stage Schulung --comment "Schulungsumgebung ok" --token-file "$DEMO/secrets/ben.token"
+say "Produktion: two Freigaben; Anna signs hers with her own SSH key"
+P promote "$ID" --to Produktion --token-file "$DEMO/secrets/sam.token"
+P approval-statement "$ID" --stage Produktion --comment "Produktion freigegeben" --token-file "$DEMO/secrets/anna.token"
+echo
+P approve "$ID" --stage Produktion --comment "Produktion freigegeben" --sign-with "$DEMO/keys/anna" --token-file "$DEMO/secrets/anna.token"
+P approve "$ID" --stage Produktion --comment "Betriebsfreigabe erteilt" --token-file "$DEMO/secrets/ben.token"
+say "The board"
+P status --pipeline "$NAME"
+PROD="$PIPELINE_REGISTRY/produktion/apps/demo-$RUN_ID/hello:produktion"
+say "Independent check: skopeo inspect docker://$PROD (the digest pushed by the intake)"
+skopeo inspect --tls-verify=false "docker://$PROD" | jq '{Digest}'
+echo "pushed: $IMAGE"
+say "History of delivery $ID"
+P history "$ID"
+say "Audit trace: supplier signature → checks → build → push → every promotion → every Freigabe"
+P audit trace "$ID"

@@ -61,8 +61,9 @@ public static class AuditApiHost
     }
 
     /// <summary>Builds the web application (not started). <paramref name="audit"/> should read a ledger that does not sign, so the API never writes.</summary>
-    public static WebApplication Build(AuditService audit, AuditApiTokens tokens, IReadOnlyList<Uri> urls, Serilog.ILogger log) =>
-        Build(audit, tokens, urls, log, ApiLimits.Default);
+    /// <param name="portal">When given, also the portal (<see cref="PortalEndpoints"/>): its page and <c>/api/portal</c>, which authenticates people itself and takes POSTs.</param>
+    public static WebApplication Build(AuditService audit, AuditApiTokens tokens, IReadOnlyList<Uri> urls, Serilog.ILogger log, Action<WebApplication>? portal = null) =>
+        Build(audit, tokens, urls, log, ApiLimits.Default, portal);
 
     /// <summary>
     /// As above, with <paramref name="limits"/>: at most <see cref="ApiLimits.Concurrent"/> API requests
@@ -70,7 +71,7 @@ public static class AuditApiHost
     /// are answered at once with 503 <c>API-BUSY</c> and <c>Retry-After</c>, so a burst of auditors can
     /// never take the database connections the engine needs.
     /// </summary>
-    public static WebApplication Build(AuditService audit, AuditApiTokens tokens, IReadOnlyList<Uri> urls, Serilog.ILogger log, ApiLimits limits)
+    public static WebApplication Build(AuditService audit, AuditApiTokens tokens, IReadOnlyList<Uri> urls, Serilog.ILogger log, ApiLimits limits, Action<WebApplication>? portal = null)
     {
         ArgumentNullException.ThrowIfNull(limits);
         var gate = new ApiGate(limits);
@@ -80,7 +81,7 @@ public static class AuditApiHost
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
-            k.Limits.MaxRequestBodySize = 0;
+            k.Limits.MaxRequestBodySize = portal is null ? 0 : 64 * 1024;
         });
         builder.WebHost.UseUrls(urls.Select(u => u.GetLeftPart(UriPartial.Authority)).ToArray());
         var app = builder.Build();
@@ -97,6 +98,12 @@ public static class AuditApiHost
             string? auditor = null;
             try
             {
+                if (portal is not null && ctx.Request.Path.StartsWithSegments(PortalEndpoints.Prefix, StringComparison.Ordinal))
+                {
+                    await next(ctx).ConfigureAwait(false);
+                    return;
+                }
+
                 if (!HttpMethods.IsGet(ctx.Request.Method) && !HttpMethods.IsHead(ctx.Request.Method))
                 {
                     ctx.Response.Headers.Allow = "GET, HEAD";
@@ -210,6 +217,13 @@ public static class AuditApiHost
                 await Error(ctx, 503, "API-UNAVAILABLE", "the ledger could not be read now; retry later").ConfigureAwait(false);
             }
         });
+        if (portal is not null)
+        {
+            foreach (var name in new[] { "portal.html", "portal.js", "portal.css" }) app.MapGet("/" + name, (HttpContext ctx) => Asset(ctx, name));
+            app.MapGet("/portal", (HttpContext ctx) => Asset(ctx, "portal.html"));
+            portal(app);
+        }
+
         app.MapFallback((HttpContext ctx) => Error(ctx, 404, "API-NOT-FOUND", "no such endpoint; see /api/trace, /api/verify, /api/query, /api/checkpoint, /api/export"));
         return app;
     }

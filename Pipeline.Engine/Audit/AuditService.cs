@@ -127,6 +127,9 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
                     .ToList();
                 if (unlinked.Count > 0)
                     problems.Add(new AuditProblem("TRACE-UNLINKED", $"entry {leaf.Index} ({leaf.Stage}) consumed {string.Join(", ", unlinked)} which no earlier stage of this delivery produced", leaf.Index));
+                // A Freigabe's embedded human signature must verify too (Audit/FreigabeEvidence.cs).
+                if (FreigabeEvidence.Check(statement) is { Problem: { } freigabeProblem })
+                    problems.Add(new AuditProblem(freigabeProblem[..freigabeProblem.IndexOf(':')], $"entry {leaf.Index} ({leaf.Stage}): {freigabeProblem[(freigabeProblem.IndexOf(':') + 2)..]}", leaf.Index));
                 foreach (var s in statement.Subjects.SelectMany(x => x.DigestStrings)) earlierSubjects.Add(s);
                 steps.Add(new TraceStep(AuditRecord.From(leaf, statement, key!.KeyId), true, included, unlinked, problems));
             }

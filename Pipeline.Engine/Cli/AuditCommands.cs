@@ -265,6 +265,7 @@ public static class AuditCommands
             var details = new List<string>();
             if (r.ReasonCode is not null) details.Add($"{r.ReasonCode}: {r.Reason}");
             if (r.Signer is not null && r.Stage == "verify") details.Add($"signer {r.Signer}");
+            if (r.Signer is not null && Lifecycle.LifecycleAttestations.IsLifecycle(r.PredicateType)) details.Add($"by {r.Signer}");
             if (r.PolicyDigest is not null && r.Stage == "verify") details.Add($"policy {Short(r.PolicyDigest)}");
             details.Add("out " + string.Join(" ", r.Subjects.Select(x => (x.Name is null ? "" : x.Name + "=") + Short(x.DigestStrings.FirstOrDefault() ?? ""))));
             details.AddRange(s.Problems.Select(p => "!! " + p));

@@ -44,6 +44,9 @@ public static class PipelineCli
             await using var engine = await Start(p.GetValue(configOption), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
             var report = await engine.Runner.RunOnceAsync(engine.Pipeline(p.GetValue(pipelineArg)!), ct).ConfigureAwait(false);
             Print(report, stdout);
+            // Approved promotions that did not complete (crash, registry outage) finish now, once each.
+            foreach (var done in await engine.Lifecycle.ResumeAsync(report.Pipeline, ct).ConfigureAwait(false))
+                stdout.WriteLine($"promotion of {done.Tag} ({done.DeliveryId}) into {done.Stage} completed");
             return ExitCodeOf(report);
         }, UsageErrors));
         root.Subcommands.Add(run);
@@ -101,6 +104,8 @@ public static class PipelineCli
         root.Subcommands.Add(QuarantineCommands.Create(configOption, stdout, stderr));
         root.Subcommands.Add(ImageCommands.Create(stdout, stderr));
         root.Subcommands.Add(AuditCommands.Create(configOption, jsonLogs, stdout, stderr));
+        root.Subcommands.Add(PortalCommands.Create(configOption, jsonLogs, stdout, stderr));
+        foreach (var command in LifecycleCommands.Create(configOption, jsonLogs, stdout, stderr)) root.Subcommands.Add(command);
 
         var verifyBundle = new Command("verify-bundle", "verify a Sigstore bundle offline (sigstore-conformance client protocol)");
         root.Subcommands.Add(verifyBundle);

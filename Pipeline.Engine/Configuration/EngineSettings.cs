@@ -24,6 +24,18 @@ public sealed record EngineSettings(
 
     /// <summary>Auditor API settings (<c>audit:</c>).</summary>
     public AuditSettings Audit { get; init; } = new(null);
+
+    /// <summary>engine.yaml <c>stages:</c>: the engine-wide stage list after the intake push (null: the default Vorprüfung ► Abnahme ► Schulung ► Produktion).</summary>
+    public Lifecycle.StagePlan? Stages { get; init; }
+
+    /// <summary>engine.yaml <c>people: { file }</c>: who may request, approve and withdraw (validated at start).</summary>
+    public Approvals.PeopleDirectory People { get; init; } = Approvals.PeopleDirectory.Empty;
+
+    /// <summary>The people file's path, when one is configured.</summary>
+    public string? PeopleFile { get; init; }
+
+    /// <summary>engine.yaml <c>notifications:</c>: webhooks told about pending Freigaben, failed stages, promotions, refusals and withdrawals.</summary>
+    public Notifications.NotificationSettings Notifications { get; init; } = Pipeline.Engine.Notifications.NotificationSettings.None;
 }
 
 /// <summary><c>audit: { apiTokensFile }</c>: the file listing the SHA-256 hashes of the auditors' API tokens (no file: the API refuses to start).</summary>
@@ -148,6 +160,18 @@ public static class EngineSettingsLoader
             aud.Done();
         }
 
+        var stages = Lifecycle.StageConfigParser.Parse(root, "stages", baseDir, checkFiles: true);
+        string? peopleFile = null;
+        Approvals.PeopleDirectory? people = null;
+        if (root.Has("people") && root.Mapping("people", required: true) is { } ppl)
+        {
+            peopleFile = ResolveFile(ppl, "file", baseDir, required: true);
+            ppl.Done();
+            if (peopleFile is not null && File.Exists(peopleFile)) people = Approvals.PeopleDirectory.Load(peopleFile, errors);
+        }
+
+        var notifications = Notifications.NotificationSettings.Parse(root, baseDir);
+
         var clamd = root.Mapping("clamd", required: true);
         IReadOnlyList<string> endpoints = [];
         int parallelism = 2;
@@ -202,6 +226,10 @@ public static class EngineSettingsLoader
             Attestation = attestation,
             Ledger = new LedgerSettings(checkpointDir ?? System.IO.Path.Combine(work!, "checkpoints"), origin),
             Audit = new AuditSettings(apiTokensFile),
+            Stages = stages,
+            People = people ?? Approvals.PeopleDirectory.Empty,
+            PeopleFile = peopleFile,
+            Notifications = notifications,
         };
     }
 

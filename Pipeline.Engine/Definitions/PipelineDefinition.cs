@@ -26,6 +26,9 @@ public sealed record PipelineDefinition(
 
     /// <summary>Which scan policy and profile judge this pipeline's deliveries (null: the built-in strict policy, profile normal).</summary>
     public ScanSelection? Scan { get; init; }
+
+    /// <summary>The pipeline's own stage list (<c>stages:</c>), replacing the engine-wide one; null: the engine's (or the default).</summary>
+    public Lifecycle.StagePlan? Stages { get; init; }
 }
 
 /// <summary>The <c>scan:</c> block: a policy under <c>pipelines/policies/</c> and one of its profiles.</summary>

@@ -175,9 +175,10 @@ public static class PipelineDefinitionLoader
             if (policy is not null && profile is not null) scan = new ScanSelection(policy, profile);
         }
 
+        var stages = Lifecycle.StageConfigParser.Parse(root, "stages", baseDir, checkEnvironment);
         root.Done();
         if (errors.All.Count > before) return null;
-        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!) { Scan = scan, Trust = trust };
+        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!) { Scan = scan, Trust = trust, Stages = stages };
     }
 
     private static SignerDefinition? ParseSigner(MappingReader sg, string baseDir, bool checkEnvironment)

@@ -27,6 +27,26 @@ public sealed class PipelineEngine : IAsyncDisposable
         (SigningKey, Keys) = LoadKeys(settings, log);
         Ledger = new LedgerStore(dataSource, time, new LogSigning(SigningKey, settings.Ledger.Origin, settings.Ledger.CheckpointDir));
         Runner = new DeliveryRunner(settings, Ledger, StagesFor, time, log);
+        Lifecycle = new Lifecycle.LifecycleService(Ledger, new Lifecycle.LifecycleStore(dataSource), settings.People, pipelines, settings.Stages,
+            new Lifecycle.PromotionStep(settings, log), VerifyChainAsync, time, log);
+        Runner.OnAccepted = async (definition, report, ct) => await Lifecycle.OnAcceptedAsync(definition, report, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The delivery lifecycle after the push: stages, promotions, Freigaben (CLI and portal call it).</summary>
+    public Lifecycle.LifecycleService Lifecycle { get; }
+
+    /// <summary>
+    /// A delivery may move only while its whole chain verifies in the log: a fresh checkpoint, then
+    /// every statement's signature, inclusion and digest links, and a passed push. Null when it verifies.
+    /// </summary>
+    private async Task<string?> VerifyChainAsync(Guid deliveryId, CancellationToken ct)
+    {
+        await Ledger.CheckpointAsync(ct).ConfigureAwait(false);
+        var trace = await Audit.TraceAsync(deliveryId.ToString("D"), ct).ConfigureAwait(false);
+        var steps = trace.Deliveries.SelectMany(d => d.Steps).ToList();
+        if (steps.SelectMany(s => s.Problems).FirstOrDefault() is { } p) return p.ToString();
+        if (!trace.Ok) return "the delivery has no verifiable statements in the log";
+        return steps.Any(s => s.Record.Stage == "push" && s.Record.Verdict == "passed") ? null : "the log holds no passed push for this delivery";
     }
 
     public EngineSettings Settings { get; }

@@ -18,6 +18,8 @@ public sealed class PipelineJob(PipelineEngine engine, DaemonStopping stopping) 
             var report = await engine.Runner.RunOnceAsync(engine.Pipeline(name), cts.Token).ConfigureAwait(false);
             foreach (var d in report.Deliveries)
                 engine.Log.Information("Delivery {DeliveryId} {Tag}: {Status} {Code}", d.DeliveryId, d.Tag, d.Status, d.ReasonCode);
+            // Approved promotions that did not complete (crash, registry outage) finish now, once each.
+            await engine.Lifecycle.ResumeAsync(name, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {

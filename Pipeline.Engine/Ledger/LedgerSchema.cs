@@ -135,7 +135,70 @@ public static class LedgerSchema
             alter table deliveries add column next_attempt_at timestamptz;
             alter table deliveries add column retry_of uuid references deliveries (id);
             """),
+        (6, """
+            -- The delivery lifecycle after the intake push (issue 10): one row per accepted
+            -- delivery (its state, stage, stage result and images; version = optimistic
+            -- concurrency), promotion requests and the Freigaben given on them. The signed record
+            -- of every step is in the transparency log; these tables are the working state.
+            create table lifecycle_deliveries (
+                delivery_id uuid primary key references deliveries (id),
+                pipeline text not null,
+                tag text not null,
+                state text not null check (state in ('accepted', 'awaiting_approval', 'promoting', 'in_stage', 'final', 'rejected', 'withdrawn', 'superseded')),
+                stage_index int not null check (stage_index >= -1),
+                stage text,
+                target_stage text,
+                stage_result text not null,
+                stage_result_digest text not null,
+                stage_result_at timestamptz not null,
+                images text not null,
+                last_link text not null,
+                reason_code text,
+                reason text,
+                version bigint not null default 0,
+                updated_at timestamptz not null
+            );
+            create index lifecycle_deliveries_pipeline on lifecycle_deliveries (pipeline, state);
+            create table lifecycle_requests (
+                id uuid primary key,
+                delivery_id uuid not null references deliveries (id),
+                from_stage text,
+                to_stage text not null,
+                to_index int not null,
+                requested_by text not null,
+                requested_at timestamptz not null,
+                status text not null check (status in ('open', 'approved', 'promoted', 'rejected', 'void')),
+                last_error text,
+                attempts int not null default 0
+            );
+            -- At most one open or approved request per delivery.
+            create unique index lifecycle_requests_one_active on lifecycle_requests (delivery_id) where status in ('open', 'approved');
+            create table lifecycle_approvals (
+                id uuid primary key,
+                request_id uuid not null references lifecycle_requests (id),
+                delivery_id uuid not null references deliveries (id),
+                from_stage text,
+                to_stage text not null,
+                approver text not null,
+                entered_by text,
+                decision text not null check (decision in ('approve', 'reject')),
+                comment text,
+                given_at timestamptz not null,
+                digests text not null,
+                stage_result_digest text not null,
+                statement bytea,
+                signature text,
+                signature_key text,
+                channel text not null,
+                log_index bigint references log_leaves (idx),
+                void_reason text
+            );
+            create index lifecycle_approvals_request on lifecycle_approvals (request_id, given_at);
+            """),
     ];
+
+    /// <summary>Tables of the delivery lifecycle: the engine reads, inserts and updates them (they are working state, the log is the record).</summary>
+    public static readonly IReadOnlyList<string> LifecycleTables = ["lifecycle_deliveries", "lifecycle_requests", "lifecycle_approvals"];
 
     /// <summary>Tables the engine may only INSERT into and SELECT from.</summary>
     public static readonly IReadOnlyList<string> AppendOnlyTables = ["ledger_entries", "log_leaves", "log_nodes", "log_checkpoints"];
@@ -215,6 +278,8 @@ public static class LedgerSchema
             grant select, insert on {tables} to {r};
             grant select, insert, update on deliveries to {r};
             grant select on schema_migrations to {r};
+            revoke all on {string.Join(", ", LifecycleTables)} from {r};
+            grant select, insert, update on {string.Join(", ", LifecycleTables)} to {r};
             """;
         await using var cmd = new NpgsqlCommand(sql, conn);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);

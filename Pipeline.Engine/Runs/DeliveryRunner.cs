@@ -27,6 +27,9 @@ public sealed class DeliveryRunner(
     /// <summary>When a pending delivery is retried.</summary>
     public RetryBackoff Backoff { get; set; } = RetryBackoff.Default;
 
+    /// <summary>The lifecycle's acceptance hook (tracks the delivery, supersedes older ones, runs an automatic first stage).</summary>
+    public Func<PipelineDefinition, DeliveryReport, CancellationToken, Task>? OnAccepted { get; set; }
+
     public async Task<RunReport> RunOnceAsync(PipelineDefinition definition, CancellationToken ct)
     {
         var log1 = log.ForContext("Pipeline", definition.Name);
@@ -205,7 +208,9 @@ public sealed class DeliveryRunner(
         await AttachAttestationsAsync(context, entries, dlog, ct).ConfigureAwait(false);
         TryDelete(context.WorkDir);
         dlog.Information("Delivery {DeliveryId} accepted: {Images}", context.DeliveryId, context.PushedImages);
-        return new DeliveryReport(context.DeliveryId, context.Definition.Name, context.Tag.Name, DeliveryStatus.Accepted, null, null, entries, context.PushedImages.ToArray(), null);
+        var accepted = new DeliveryReport(context.DeliveryId, context.Definition.Name, context.Tag.Name, DeliveryStatus.Accepted, null, null, entries, context.PushedImages.ToArray(), null);
+        if (OnAccepted is { } lifecycle) await lifecycle(context.Definition, accepted, ct).ConfigureAwait(false);
+        return accepted;
     }
 
     /// <summary>

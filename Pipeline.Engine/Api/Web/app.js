@@ -73,7 +73,7 @@
     field(box, "log #", r.logIndex);
     if (r.reasonCode) field(box, "reason", r.reasonCode + ": " + (r.reason || ""));
     // Who signed the supplier's tag and under which policy is decided at verify; the other stages repeat it.
-    if (name === "verify" || !step.ok) {
+    if (name === "verify" || !step.ok || !STAGES.includes(name)) {
       field(box, "signer", r.signer);
       field(box, "policy", short(r.policyDigest), r.policyDigest);
     }
@@ -112,12 +112,25 @@
       const chain = el("div", "chain");
       const byStage = new Map();
       for (const s of d.steps) byStage.set(s.record.stage, s);
-      const names = STAGES.concat(d.steps.map((s) => s.record.stage).filter((n) => !STAGES.includes(n)));
-      names.forEach((n, i) => {
+      STAGES.forEach((n, i) => {
         if (i > 0) chain.appendChild(el("span", "arrow", "→"));
         chain.appendChild(stageBox(n, byStage.get(n)));
       });
       card.appendChild(chain);
+      // After the push: the lifecycle (requests, Freigaben with who gave them, promotions, Rücknahme),
+      // in log order, on to Produktion. Each box is a signed statement checked like the ones above.
+      const later = d.steps.filter((s) => !STAGES.includes(s.record.stage));
+      if (later.length > 0) {
+        card.appendChild(el("div", "lane", "after the push: stages and Freigaben"));
+        const lane = el("div", "chain lifecycle");
+        later.forEach((s, i) => {
+          if (i > 0) lane.appendChild(el("span", "arrow", "→"));
+          const box = stageBox(s.record.stage, s);
+          box.classList.add("step");
+          lane.appendChild(box);
+        });
+        card.appendChild(lane);
+      }
       main.appendChild(card);
     }
     document.body.dataset.rendered = "true";
