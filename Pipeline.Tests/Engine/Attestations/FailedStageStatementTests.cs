@@ -20,7 +20,7 @@ public class FailedStageStatementTests
         var pipelines = Directory.CreateDirectory(dir.Combine("pipelines")).FullName;
         var work = dir.Combine("work", "runs", "d1");
         var settings = new EngineSettings(dir.Combine("engine.yaml"), pipelines, dir.Combine("work"), new DatabaseSettings("Host=unused", null),
-            new ClamdSettings(["tcp://127.0.0.1:1"], 1, TimeSpan.FromMinutes(1)), new RegistrySettings(new Uri("http://127.0.0.1:1"), null), new InternalGitSettings(new Uri("http://127.0.0.1:1"), null));
+            new ClamdSettings(["tcp://127.0.0.1:1"], 1, TimeSpan.FromMinutes(1), Pipeline.Checkup.Scanning.ClamdLimits.Defaults), new RegistrySettings(new Uri("http://127.0.0.1:1"), null), new InternalGitSettings(new Uri("http://127.0.0.1:1"), null));
         var definition = new PipelineDefinition("demo", Path.Combine(pipelines, "demo.yaml"), "ACME GmbH", null, new SourceSettings(new Uri("http://127.0.0.1:1/acme.git"), null, new System.Text.RegularExpressions.Regex(".")),
             [], new ChecksumSettings("SHA256SUMS", ManifestSignature.Tag, null), new PublishSettings("a/b"), new ImageTargetSettings("apps/x", []));
         var ctx = new DeliveryContext(Guid.CreateVersion7(), definition, settings, null!, new TagInfo("v1.0.0", new string('a', 40), true), work, TimeProvider.System);

@@ -37,7 +37,7 @@ public class StatementSchemaTests
         var definitionFile = Path.Combine(pipelines, "demo.yaml");
         await File.WriteAllTextAsync(definitionFile, "name: demo\n");
         var settings = new EngineSettings(_dir.Combine("engine.yaml"), pipelines, _dir.Combine("work"), new DatabaseSettings("Host=unused", null),
-            new ClamdSettings(["tcp://127.0.0.1:1"], 1, TimeSpan.FromMinutes(1)),
+            new ClamdSettings(["tcp://127.0.0.1:1"], 1, TimeSpan.FromMinutes(1), Pipeline.Checkup.Scanning.ClamdLimits.Defaults),
             new RegistrySettings(new Uri("http://127.0.0.1:1"), null), new InternalGitSettings(new Uri("http://127.0.0.1:1"), null));
         var definition = new PipelineDefinition("demo", definitionFile, "Supplier GmbH", null,
             new SourceSettings(new Uri("https://vcs-a.example/supplier/app.git"), null, new Regex(".")),
