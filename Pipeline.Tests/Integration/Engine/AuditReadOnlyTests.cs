@@ -59,6 +59,7 @@ public class AuditReadOnlyTests
               origin: {Origin}
             clamd:
               endpoints: [tcp://127.0.0.1:3310]
+              configFile: {SharedClamd.ConfigFile}
             registry:
               url: http://127.0.0.1:5000
             internalGit:
