@@ -36,17 +36,9 @@ public sealed class AuditApiServer : IAsyncDisposable
     public static async Task<AuditApiServer> StartAsync(PipelineEngine engine, string urls, bool allowRemote, CancellationToken ct)
     {
         var bind = AuditApiHost.CheckBind(urls, allowRemote);
-        var tokensFile = engine.Settings.Audit.ApiTokensFile
-                         ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token");
-        var tokens = AuditApiTokens.Load(tokensFile);
+        var tokens = LoadTokens(engine);
         var limits = ApiLimits.Default;
-        // Its own small pool: auditors never take the connections the engine needs.
-        var connection = new NpgsqlConnectionStringBuilder(engine.Settings.Database.ConnectionString)
-        {
-            MaxPoolSize = limits.MaxPoolSize,
-            ApplicationName = ApplicationName,
-        };
-        var dataSource = LedgerStore.CreateDataSource(connection.ConnectionString, engine.Settings.Database.PasswordFile);
+        var dataSource = CreateDataSource(engine, limits);
         var audit = new AuditService(new LedgerStore(dataSource, engine.Time), engine.Keys, engine.Settings.Ledger.Origin);
         var app = AuditApiHost.Build(audit, tokens, bind, engine.Log, limits);
         try
@@ -64,6 +56,23 @@ public sealed class AuditApiServer : IAsyncDisposable
         engine.Log.Information("Audit API listening on {Urls} ({Count} auditor tokens{Remote})", string.Join(" ", server.Addresses), tokens.Count,
             allowRemote ? ", remote binds allowed" : "");
         return server;
+    }
+
+    /// <summary>The auditor token hashes named by <c>audit.apiTokensFile</c>.</summary>
+    /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE.</exception>
+    internal static AuditApiTokens LoadTokens(PipelineEngine engine) =>
+        AuditApiTokens.Load(engine.Settings.Audit.ApiTokensFile
+                            ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token"));
+
+    /// <summary>The API's own small pool: requests to it never take the connections the engine needs.</summary>
+    internal static NpgsqlDataSource CreateDataSource(PipelineEngine engine, ApiLimits limits)
+    {
+        var connection = new NpgsqlConnectionStringBuilder(engine.Settings.Database.ConnectionString)
+        {
+            MaxPoolSize = limits.MaxPoolSize,
+            ApplicationName = ApplicationName,
+        };
+        return LedgerStore.CreateDataSource(connection.ConnectionString, engine.Settings.Database.PasswordFile);
     }
 
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);

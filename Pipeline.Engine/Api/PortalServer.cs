@@ -43,14 +43,13 @@ public sealed class PortalServer : IAsyncDisposable
         var bind = AuditApiHost.CheckBind(urls, allowRemote);
         if (engine.Settings.PeopleFile is null)
             throw new PipelineException("PORTAL-NO-PEOPLE", "no people configured: add 'people: { file: FILE }' to engine.yaml (name, roles, pipelines and token hash per person); 'pipeline audit serve' serves auditors alone");
-        var tokensFile = engine.Settings.Audit.ApiTokensFile
-                         ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token");
-        var tokens = AuditApiTokens.Load(tokensFile);
-        var auditSource = LedgerStore.CreateDataSource(engine.Settings.Database.ConnectionString, engine.Settings.Database.PasswordFile);
+        var tokens = AuditApiServer.LoadTokens(engine);
+        var limits = ApiLimits.Default;
+        var auditSource = AuditApiServer.CreateDataSource(engine, limits);
         var audit = new AuditService(new LedgerStore(auditSource, engine.Time), engine.Keys, engine.Settings.Ledger.Origin);
         var runs = new PortalRuns(engine.Runner.RunOnceAsync, (name, c) => engine.Lifecycle.ResumeAsync(name, c), engine.Ledger, engine.Time, engine.Log);
         var portal = new Portal(engine.Lifecycle, runs, engine.Ledger, engine.Pipelines);
-        var app = AuditApiHost.Build(audit, tokens, bind, engine.Log, a => PortalEndpoints.Map(a, portal, engine.Log));
+        var app = AuditApiHost.Build(audit, tokens, bind, engine.Log, limits, a => PortalEndpoints.Map(a, portal, engine.Log));
         WebhookNotifier? notifier = null;
         try
         {

@@ -24,17 +24,7 @@ public static class LedgerBinding
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
-            w.WriteString("deliveryId", r.DeliveryId.ToString("D"));
-            w.WriteString("pipeline", r.Pipeline);
-            w.WriteString("stage", r.Stage);
-            w.WriteString("verdict", r.Verdict == Verdict.Passed ? "passed" : "failed");
-            w.WriteString("reasonCode", r.ReasonCode);
-            w.WriteString("reason", r.Reason);
-            w.WriteString("input", r.InputDigest);
-            w.WriteString("output", r.OutputDigest);
-            w.WriteStartObject("evidence");
-            foreach (var (k, v) in r.Evidence.OrderBy(e => e.Key, StringComparer.Ordinal)) w.WriteString(k, v);
-            w.WriteEndObject();
+            LedgerEntry.WriteRecordFields(w, r);
             w.WriteString("recordedAt", FormatTime(recordedAt));
             w.WriteEndObject();
         }

@@ -41,6 +41,22 @@ public sealed record LedgerEntry(
     /// <summary>The hash that precedes the first entry.</summary>
     public const string GenesisHash = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
+    /// <summary>The record's own fields, in the order both the chain hash and the signed record digest use.</summary>
+    internal static void WriteRecordFields(System.Text.Json.Utf8JsonWriter w, StageRecord r)
+    {
+        w.WriteString("deliveryId", r.DeliveryId.ToString("D"));
+        w.WriteString("pipeline", r.Pipeline);
+        w.WriteString("stage", r.Stage);
+        w.WriteString("verdict", r.Verdict == Verdict.Passed ? "passed" : "failed");
+        w.WriteString("reasonCode", r.ReasonCode);
+        w.WriteString("reason", r.Reason);
+        w.WriteString("input", r.InputDigest);
+        w.WriteString("output", r.OutputDigest);
+        w.WriteStartObject("evidence");
+        foreach (var (k, v) in r.Evidence.OrderBy(e => e.Key, StringComparer.Ordinal)) w.WriteString(k, v);
+        w.WriteEndObject();
+    }
+
     public static string ComputeHash(long sequence, StageRecord r, DateTimeOffset recordedAt, string previousHash)
     {
         var buffer = new MemoryStream();
@@ -48,18 +64,8 @@ public sealed record LedgerEntry(
         {
             w.WriteStartObject();
             w.WriteNumber("seq", sequence);
-            w.WriteString("deliveryId", r.DeliveryId.ToString("D"));
-            w.WriteString("pipeline", r.Pipeline);
-            w.WriteString("stage", r.Stage);
-            w.WriteString("verdict", r.Verdict == Verdict.Passed ? "passed" : "failed");
-            w.WriteString("reasonCode", r.ReasonCode);
-            w.WriteString("reason", r.Reason);
-            w.WriteString("input", r.InputDigest);
-            w.WriteString("output", r.OutputDigest);
-            w.WriteStartObject("evidence");
-            foreach (var (k, v) in r.Evidence.OrderBy(e => e.Key, StringComparer.Ordinal)) w.WriteString(k, v);
-            w.WriteEndObject();
-            w.WriteString("recordedAt", recordedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture));
+            WriteRecordFields(w, r);
+            w.WriteString("recordedAt", LedgerBinding.FormatTime(recordedAt));
             w.WriteString("prev", previousHash);
             w.WriteEndObject();
         }

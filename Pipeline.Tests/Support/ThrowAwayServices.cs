@@ -5,19 +5,6 @@ using Pipeline.Checkup.Scanning;
 
 namespace Pipeline.Tests.Support;
 
-/// <summary>Free loopback TCP ports for throw-away services.</summary>
-public static class Ports
-{
-    public static int Free()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-}
-
 /// <summary>
 /// A process this test started and may kill (never a shared service). Output is drained so the
 /// process never blocks on a full pipe.
@@ -26,13 +13,16 @@ public abstract class ThrowAwayProcess : IDisposable
 {
     private Process? _process;
 
-    protected void Launch(string file, params string[] args)
+    protected void Launch(string file, params string[] args) => Launch(null, file, args);
+
+    /// <summary>Starts the process; <paramref name="onLine"/> sees every line it prints (stdout and stderr).</summary>
+    protected void Launch(Action<string>? onLine, string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
         _process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + file);
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) onLine?.Invoke(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) onLine?.Invoke(e.Data); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
     }
@@ -71,13 +61,15 @@ public abstract class ThrowAwayProcess : IDisposable
     }
 }
 
-/// <summary>A clamd of the test's own (its own port, configuration and database with the EICAR signature).</summary>
+/// <summary>
+/// A clamd of the test's own (its own configuration and database with the EICAR signature), on a
+/// unix socket in its own folder: no other process can take that address before or after it dies.
+/// </summary>
 public sealed class ThrowAwayClamd : ThrowAwayProcess
 {
     private readonly TempDir _dir = new("pipeline-clamd-");
 
-    public int Port { get; } = Ports.Free();
-    public string Endpoint => $"tcp://127.0.0.1:{Port}";
+    public string Endpoint => "unix://" + _dir.Combine("clamd.sock");
 
     public static async Task<ThrowAwayClamd> StartAsync()
     {
@@ -99,8 +91,7 @@ public sealed class ThrowAwayClamd : ThrowAwayProcess
             LogFile {_dir.Combine("clamd.log")}
             DatabaseDirectory {db}
             TemporaryDirectory {_dir.Combine("tmp")}
-            TCPSocket {Port}
-            TCPAddr 127.0.0.1
+            LocalSocket {_dir.Combine("clamd.sock")}
             MaxThreads 4
             StreamMaxLength 64M
             MaxFileSize 64M
@@ -137,8 +128,11 @@ public sealed class RestartableRegistry : ThrowAwayProcess
 {
     private readonly TempDir _dir = new("pipeline-registry-");
 
-    public int Port { get; } = Ports.Free();
+    /// <summary>The port docker-registry reported on its first start (it listens on port 0 then, and on this port after a restart).</summary>
+    public int Port { get; private set; }
     public string HostPort => $"127.0.0.1:{Port}";
+
+    private static readonly System.Text.RegularExpressions.Regex ListeningOn = new(@"listening on 127\.0\.0\.1:(\d+)");
 
     public static async Task<RestartableRegistry> StartAsync()
     {
@@ -155,17 +149,29 @@ public sealed class RestartableRegistry : ThrowAwayProcess
         await File.WriteAllTextAsync(config, $"""
             version: 0.1
             log:
-              level: warn
+              level: info
             storage:
               filesystem:
                 rootdirectory: {_dir.Combine("data")}
               delete:
                 enabled: true
             http:
-              addr: {HostPort}
+              addr: 127.0.0.1:{Port}
 
             """);
-        Launch("/usr/bin/docker-registry", "serve", config);
+        var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Launch(line =>
+        {
+            var m = ListeningOn.Match(line);
+            if (m.Success) listening.TrySetResult(int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        }, "/usr/bin/docker-registry", "serve", config);
+        if (Port == 0)
+        {
+            var first = await Task.WhenAny(listening.Task, Task.Delay(TimeSpan.FromSeconds(60)));
+            if (first != listening.Task) Assert.Fail("docker-registry did not report its port within 60 s");
+            Port = listening.Task.Result;
+        }
+
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         await WaitReadyAsync(async () =>
         {
@@ -192,35 +198,49 @@ public sealed class RestartableRegistry : ThrowAwayProcess
     }
 }
 
-/// <summary>An HTTP server that answers every request with 500 (a failing VCS B).</summary>
+/// <summary>
+/// An HTTP server that answers every request with 500 (a failing VCS B). It binds port 0 and keeps
+/// the listener, so the port it reports is its own.
+/// </summary>
 public sealed class FailingHttpServer : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private static readonly byte[] Answer = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray();
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private int _requests;
 
     public FailingHttpServer()
     {
-        Port = Ports.Free();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
         _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _loop = Task.Run(async () =>
         {
-            while (_listener.IsListening)
+            while (!_stop.IsCancellationRequested)
             {
-                HttpListenerContext ctx;
+                TcpClient client;
                 try
                 {
-                    ctx = await _listener.GetContextAsync();
+                    client = await _listener.AcceptTcpClientAsync(_stop.Token);
                 }
-                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+                catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
                 {
                     return;
                 }
 
-                Interlocked.Increment(ref _requests);
-                ctx.Response.StatusCode = 500;
-                ctx.Response.Close();
+                using (client)
+                {
+                    try
+                    {
+                        await ReadHeadersAsync(client.GetStream(), _stop.Token);
+                        Interlocked.Increment(ref _requests);
+                        await client.GetStream().WriteAsync(Answer, _stop.Token);
+                    }
+                    catch (Exception e) when (e is IOException or OperationCanceledException or SocketException)
+                    {
+                        // The client went away; the next one is served.
+                    }
+                }
             }
         });
     }
@@ -228,11 +248,24 @@ public sealed class FailingHttpServer : IDisposable
     public int Port { get; }
     public int Requests => Volatile.Read(ref _requests);
 
+    /// <summary>Reads until the blank line that ends a request's headers (the body, if any, is not needed for a 500).</summary>
+    private static async Task ReadHeadersAsync(NetworkStream stream, CancellationToken ct)
+    {
+        var tail = 0u;
+        var one = new byte[1];
+        while (await stream.ReadAsync(one, ct) == 1)
+        {
+            tail = (tail << 8) | one[0];
+            if (tail == 0x0D0A0D0A) return;
+        }
+    }
+
     public void Dispose()
     {
+        _stop.Cancel();
         _listener.Stop();
-        _listener.Close();
         _loop.Wait(TimeSpan.FromSeconds(5));
+        _stop.Dispose();
     }
 }
 
