@@ -44,7 +44,7 @@ public sealed partial class LifecycleService
                     ["detail"] = automatic ? $"automatic promotion into {to.Name}" : $"promotion into {to.Name} requested; Freigabe: {to.Approval.Describe()}",
                 }, null, now);
             await tx.InsertRequestAsync(request, plan.IndexOf(to), ct).ConfigureAwait(false);
-            var entry = await _ledger.AppendAsync(step.Record, step.Statement, ct).ConfigureAwait(false);
+            var entry = await tx.AppendAsync(_ledger, step.Record, step.Statement, ct).ConfigureAwait(false);
             await tx.UpdateAsync(d with { State = automatic ? LifecycleState.Promoting : LifecycleState.AwaitingApproval, TargetStage = to.Name, UpdatedAt = now }, step.Link, ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             _log.Information("Promotion of {DeliveryId} into {Stage} requested by {Actor} (log {LogIndex})", deliveryId, to.Name, actor.Name, entry.LogIndex);
@@ -143,7 +143,7 @@ public sealed partial class LifecycleService
                     ["toStage"] = stage.Name,
                     ["detail"] = $"{Word(decision)} into {stage.Name}" + (string.IsNullOrEmpty(input.Comment) ? "" : $": {input.Comment}"),
                 }, (bytes, input.Signature?.Signature, keyId, publicKey), now);
-            var entry = await _ledger.AppendAsync(step.Record, step.Statement, ct).ConfigureAwait(false);
+            var entry = await tx.AppendAsync(_ledger, step.Record, step.Statement, ct).ConfigureAwait(false);
             record = new ApprovalRecord(Guid.CreateVersion7(now), d.DeliveryId, request.Id, d.Stage, stage.Name, approver.Name, enteredBy, decision, input.Comment,
                 statement.IssuedAt, statement.Digests.Order(StringComparer.Ordinal).ToList(), d.Result.Digest, keyId, actor.Channel, entry.LogIndex, null);
             await tx.InsertApprovalAsync(record, bytes, input.Signature?.Signature, ct).ConfigureAwait(false);

@@ -100,7 +100,7 @@ public sealed partial class LifecycleService
             ["detail"] = $"promoted into {to.Name}: {string.Join(" ", outcome.Images.Select(i => i.Reference))}",
         };
         var step = LifecycleAttestations.Build($"promotion:{to.Name}", LifecycleAttestations.PromotionType, true, d, outcome.Images, tx.LastLink, Actor.Engine.Name, null, null, evidence, null, now);
-        var entry = await _ledger.AppendAsync(step.Record, step.Statement, ct).ConfigureAwait(false);
+        var entry = await tx.AppendAsync(_ledger, step.Record, step.Statement, ct).ConfigureAwait(false);
         var final = plan.IndexOf(to) == plan.Stages.Count - 1;
         var next = d with
         {
@@ -129,7 +129,7 @@ public sealed partial class LifecycleService
         var now = LedgerEntry.TruncateToMicroseconds(_time.GetUtcNow());
         var built = LifecycleAttestations.Build(step, LifecycleAttestations.LifecycleType, false, d, d.Images, tx.LastLink, actor.Name, code, reason,
             new Dictionary<string, string> { ["channel"] = actor.Channel, ["detail"] = reason, ["atStage"] = d.StageText }, null, now);
-        await _ledger.AppendAsync(built.Record, built.Statement, ct).ConfigureAwait(false);
+        await tx.AppendAsync(_ledger, built.Record, built.Statement, ct).ConfigureAwait(false);
         await tx.VoidApprovalsAsync(reason, ct).ConfigureAwait(false);
         var stored = await tx.UpdateAsync(d with { State = state, TargetStage = null, ReasonCode = code, Reason = reason, UpdatedAt = now }, built.Link, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);

@@ -41,6 +41,13 @@ public sealed class LifecycleTransaction : IAsyncDisposable
         return stored;
     }
 
+    /// <summary>
+    /// Appends a lifecycle statement to the ledger within this transaction: the entry, its log leaf
+    /// and this transaction's row changes commit together or not at all.
+    /// </summary>
+    public Task<Ledger.LedgerEntry> AppendAsync(Ledger.LedgerStore ledger, Ledger.StageRecord record, Attestations.InTotoStatement statement, CancellationToken ct) =>
+        ledger.AppendInTransactionAsync(_conn, _tx, record, statement, ct);
+
     public async Task<PromotionRequest?> ActiveRequestAsync(CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
