@@ -33,6 +33,7 @@ public static class LifecycleErrors
     public const string ChainBroken = "LC-CHAIN-BROKEN";
     public const string RegistryFailed = "LC-PROMOTE-REGISTRY";
     public const string CopyUnverified = "LC-PROMOTE-UNVERIFIED";
+    public const string WithdrawRegistry = "LC-WITHDRAW-REGISTRY";
     public const string Busy = "LC-BUSY";
     public const string Concurrent = "LC-CONCURRENT-CHANGE";
     public const string AutomaticNotFirst = "LC-AUTOMATIC-NOT-FIRST";

@@ -77,15 +77,6 @@ public sealed partial class LifecycleService
         return StatementFor(d, request, approver, actor, decision, digests, input.Comment, ApprovalStatement.ToSeconds(_time.GetUtcNow()));
     }
 
-    /// <summary>Rücknahme from any stage with a reason (systempfleger, verfahrensverantwortlich or sicherheitsteam): open requests and approvals become void.</summary>
-    public async Task<DeliveryLifecycle> WithdrawAsync(Actor actor, Guid deliveryId, string reason, CancellationToken ct)
-    {
-        var loaded = await LoadAsync(deliveryId, ct).ConfigureAwait(false);
-        Require(actor, loaded.Pipeline, "a Rücknahme", Role.Systempfleger, Role.Verfahrensverantwortlich, Role.Sicherheitsteam);
-        if (string.IsNullOrWhiteSpace(reason)) throw new LifecycleException(LifecycleErrors.CommentRequired, "a Rücknahme needs a reason (--reason)");
-        return await CloseAsync(deliveryId, actor, LifecycleState.Withdrawn, "withdrawal", "LC-WITHDRAWN", $"withdrawn by {actor.Name}: {reason}", ct).ConfigureAwait(false);
-    }
-
     private async Task<ApprovalOutcome> DecideAsync(Actor actor, ApprovalInput input, ApprovalDecision decision, CancellationToken ct)
     {
         if (decision == ApprovalDecision.Reject && string.IsNullOrWhiteSpace(input.Comment))

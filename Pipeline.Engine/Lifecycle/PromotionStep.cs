@@ -18,7 +18,7 @@ public sealed record PromotionOutcome(IReadOnlyList<DeliveryImage> Images, IRead
 /// moves the stage tag (and the version tag). Idempotent: a retry after a failure skips what is
 /// there and finishes; nothing is tagged before every image is complete.
 /// </summary>
-public sealed class PromotionStep(EngineSettings settings, ILogger log)
+public sealed partial class PromotionStep(EngineSettings settings, ILogger log)
 {
     /// <summary>Where the engine's own registry is reached (the intake and stages without their own registry).</summary>
     public string EngineRegistryHost => settings.Registry.Url.Authority;
@@ -76,7 +76,7 @@ public sealed class PromotionStep(EngineSettings settings, ILogger log)
         return new PromotionOutcome(images, evidence);
     }
 
-    private static string StripPrefix(string repository, string prefix) =>
+    internal static string StripPrefix(string repository, string prefix) =>
         repository.StartsWith(prefix + "/", StringComparison.Ordinal) ? repository[(prefix.Length + 1)..] : repository;
 
     private RegistryClient Client(StageRegistry? r) => r is null
