@@ -58,7 +58,9 @@ public sealed partial class LifecycleService
     /// <summary>
     /// Runs an approved promotion under the delivery's row lock (so it completes exactly once even
     /// when two engines resume it together): verify the chain, copy, verify, tag, then record the
-    /// stage result. A registry failure keeps it approved with the error; returns it.
+    /// stage result. A failure (chain broken, registry outage, unverified copy) keeps it approved
+    /// with the error and is recorded as a signed failed statement once per failure episode
+    /// (<see cref="RecordPromotionFailureAsync"/>); returns it.
     /// </summary>
     private async Task<(DeliveryLifecycle Delivery, string? Error)> ExecutePromotionAsync(Guid deliveryId, CancellationToken ct)
     {
@@ -73,8 +75,7 @@ public sealed partial class LifecycleService
 
         if (await _verifyChain(deliveryId, ct).ConfigureAwait(false) is { } problem)
         {
-            await tx.SetRequestStatusAsync(request.Id, PromotionRequestStatus.Approved, $"{LifecycleErrors.ChainBroken}: {problem}", ct).ConfigureAwait(false);
-            await tx.CommitAsync(ct).ConfigureAwait(false);
+            await RecordPromotionFailureAsync(tx, request, from, to, LifecycleErrors.ChainBroken, problem, ct).ConfigureAwait(false);
             _log.Error("SECURITY EVENT {Code}: delivery {DeliveryId} was not promoted into {Stage}: its chain does not verify: {Problem}", LifecycleErrors.ChainBroken, deliveryId, to.Name, problem);
             return (d, $"{LifecycleErrors.ChainBroken}: {problem}");
         }
@@ -86,8 +87,7 @@ public sealed partial class LifecycleService
         }
         catch (LifecycleException e)
         {
-            await tx.SetRequestStatusAsync(request.Id, PromotionRequestStatus.Approved, $"{e.Code}: {e.Message}", CancellationToken.None).ConfigureAwait(false);
-            await tx.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+            await RecordPromotionFailureAsync(tx, request, from, to, e.Code, e.Message, CancellationToken.None).ConfigureAwait(false);
             return (d, $"{e.Code}: {e.Message}");
         }
 
