@@ -117,6 +117,7 @@ public sealed partial class LifecycleService
         await tx.CommitAsync(ct).ConfigureAwait(false);
         _log.Information("Delivery {DeliveryId} ({Pipeline} {Tag}) is in {Stage} (log {LogIndex})", deliveryId, d.Pipeline, d.Tag, to.Name, entry.LogIndex);
         await CheckpointAsync(ct).ConfigureAwait(false);
+        await AttachPromotionStatementAsync(to, outcome.Images, entry, ct).ConfigureAwait(false);
         return (stored, null);
     }
 

@@ -132,6 +132,23 @@ public class LifecycleEndToEndTests : DeliveryFixture
         Assert.That(steps.Where(x => x.Stage.StartsWith("promotion:", StringComparison.Ordinal)).Select(x => x.Subjects.First().Name),
             Is.EqualTo(new[] { "vorpruefung", "abnahme", "schulung", "produktion" }.Select(p => $"{reg}/{p}/{repo}@{digest}")));
 
+        // Every promotion statement is a referrer of the image in its stage (the registry has no referrers
+        // API: the sha256-<hex> fallback index), and the later copies carry the earlier ones on.
+        var fallback = LifecycleScenario.Json(SkopeoRaw($"{reg}/produktion/{repo}:sha256-{digest["sha256:".Length..]}"))!;
+        var dsse = fallback["manifests"]!.AsArray().Where(m => m!["artifactType"]?.GetValue<string>() == "application/vnd.dsse.envelope.v1+json").ToList();
+        string StepOf(System.Text.Json.Nodes.JsonNode? m) => m!["annotations"]!["dev.pipeline.attestation.stage"]!.GetValue<string>();
+        Assert.That(dsse.Select(StepOf).Where(x => x.StartsWith("promotion:", StringComparison.Ordinal)),
+            Is.EquivalentTo(new[] { "promotion:Vorprüfung", "promotion:Abnahme", "promotion:Schulung", "promotion:Produktion" }));
+        var referrer = dsse.Single(m => StepOf(m) == "promotion:Produktion")!;
+        var referrerManifest = LifecycleScenario.Json(SkopeoRaw($"{reg}/produktion/{repo}@{referrer["digest"]!.GetValue<string>()}"))!;
+        Assert.That(referrerManifest["subject"]!["digest"]!.GetValue<string>(), Is.EqualTo(digest), "the statement refers to the promoted image");
+        var promotedLeaf = (await engine.Ledger.Log.GetLeafAsync(steps.Single(x => x.Stage == "promotion:Produktion").LogIndex, default))!;
+        using (var http = new HttpClient())
+        {
+            var blob = await http.GetByteArrayAsync($"http://{reg}/v2/produktion/{repo}/blobs/{referrerManifest["layers"]![0]!["digest"]!.GetValue<string>()}");
+            Assert.That(blob, Is.EqualTo(promotedLeaf.Envelope), "the attached envelope is the logged one, byte for byte");
+        }
+
         // The human's own signature inside the engine's statement verifies offline.
         var signedLeaf = (await engine.Ledger.Log.GetLeafAsync(steps.First(x => x.Stage == "freigabe:Produktion").LogIndex, default))!;
         var check = FreigabeEvidence.Check(InTotoStatement.Parse(DsseEnvelope.Parse(signedLeaf.Envelope).Payload))!;

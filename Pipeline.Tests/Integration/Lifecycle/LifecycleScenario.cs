@@ -85,6 +85,14 @@ internal sealed class LifecycleScenario
         return r.Stdout.Trim();
     }
 
+    /// <summary>The manifest bytes skopeo reads for <paramref name="reference"/>, as text.</summary>
+    public static string SkopeoRaw(string reference)
+    {
+        var r = Shell.Run("skopeo", ["inspect", "--raw", "--tls-verify=false", "docker://" + reference]);
+        r.EnsureSuccess("skopeo inspect --raw " + reference);
+        return r.Stdout;
+    }
+
     public static bool SkopeoFinds(string reference) =>
         Shell.Run("skopeo", ["inspect", "--raw", "--tls-verify=false", "docker://" + reference]).ExitCode == 0;
 
