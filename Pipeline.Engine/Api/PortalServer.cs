@@ -54,9 +54,7 @@ public sealed class PortalServer : IAsyncDisposable
         try
         {
             await app.StartAsync(ct).ConfigureAwait(false);
-            if (engine.Settings.Notifications.Webhooks.Count > 0)
-                notifier = await WebhookNotifier.StartAsync(engine.Settings.Notifications, engine.Settings.Database, engine.Settings.WorkDir, engine.Time, engine.Log, ct)
-                    .ConfigureAwait(false);
+            notifier = await WebhookNotifier.StartIfConfiguredAsync(engine, ct).ConfigureAwait(false);
         }
         catch
         {

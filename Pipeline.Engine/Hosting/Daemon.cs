@@ -50,6 +50,8 @@ public static class Daemon
         });
         engine.Log.Information("Daemon started with {Count} scheduled pipelines: {Pipelines}",
             engine.Pipelines.Count(p => p.Schedule is not null), engine.Pipelines.Where(p => p.Schedule is not null).Select(p => $"{p.Name} ({p.Schedule})"));
+        // Webhooks (engine.yaml notifications:); safe beside a running portal: each event goes out once.
+        await using var notifier = await Notifications.WebhookNotifier.StartIfConfiguredAsync(engine, ct).ConfigureAwait(false);
         await host.RunAsync(CancellationToken.None).ConfigureAwait(false);
         engine.Log.Information("Daemon stopped");
         return 0;

@@ -195,10 +195,19 @@ public static class LedgerSchema
             );
             create index lifecycle_approvals_request on lifecycle_approvals (request_id, given_at);
             """),
+        (8, """
+            -- Webhook cursors (Notifications/WebhookNotifier.cs): the last ledger seq each webhook has
+            -- handled, shared by every engine process (portal, daemon) that sends for it.
+            create table notification_cursors (
+                webhook text primary key,
+                seq bigint not null check (seq >= 0),
+                updated_at timestamptz not null
+            );
+            """),
     ];
 
     /// <summary>Tables of the delivery lifecycle: the engine reads, inserts and updates them (they are working state, the log is the record).</summary>
-    public static readonly IReadOnlyList<string> LifecycleTables = ["lifecycle_deliveries", "lifecycle_requests", "lifecycle_approvals"];
+    public static readonly IReadOnlyList<string> LifecycleTables = ["lifecycle_deliveries", "lifecycle_requests", "lifecycle_approvals", "notification_cursors"];
 
     /// <summary>Tables the engine may only INSERT into and SELECT from.</summary>
     public static readonly IReadOnlyList<string> AppendOnlyTables = ["ledger_entries", "log_leaves", "log_nodes", "log_checkpoints"];

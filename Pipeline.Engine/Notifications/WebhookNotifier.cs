@@ -18,13 +18,15 @@ public sealed record WebhookEvent(string Id, string Event, DateTimeOffset At, st
 /// Tells webhooks about lifecycle events. The source is the ledger itself: every request,
 /// promotion, refusal, withdrawal and failed stage is a row there, whichever process (CLI,
 /// portal, daemon) recorded it, committed before anyone could notify about it. The ledger is the
-/// outbox: the notifier reads rows after its cursor (one small file per webhook in
-/// <c>{workDir}/notifications</c>), POSTs each matching event (HMAC-signed, retried with backoff by
+/// outbox: the notifier reads rows after its cursor (one row per webhook in the database), POSTs each matching event (HMAC-signed, retried with backoff by
 /// <see cref="RetryHandler"/>), and moves the cursor on. Nothing is lost while the receiver or the
 /// notifier is down: the next poll starts where the cursor stands. An event whose attempts are
 /// all used up is logged with code NOTIFY-FAILED and skipped, so one dead receiver never holds up
-/// the others. A PostgreSQL advisory lock per webhook makes one process at a time send. The
-/// lifecycle action itself never waits for or fails because of a webhook.
+/// the others. Several processes (the portal and the daemon) may run notifiers over the same
+/// database: a PostgreSQL session advisory lock per webhook lets one at a time send, checked
+/// before every POST, and the cursor is a row in <c>notification_cursors</c> read and moved only
+/// under that lock, so each event is sent once (again only if a process dies between the POST and
+/// the cursor update). The lifecycle action itself never waits for or fails because of a webhook.
 /// </summary>
 public sealed class WebhookNotifier : IAsyncDisposable
 {
@@ -56,8 +58,17 @@ public sealed class WebhookNotifier : IAsyncDisposable
         {
             InnerHandler = inner ?? new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(10) },
         }) { Timeout = Timeout.InfiniteTimeSpan };
-        Directory.CreateDirectory(cursorDir);
     }
+
+    /// <summary>
+    /// The notifier of a running engine process (<c>pipeline portal serve</c>, <c>pipeline daemon</c>),
+    /// or null when engine.yaml configures no webhook. Both processes may run it: per webhook one
+    /// sends at a time and the cursor is shared, so each event goes out once.
+    /// </summary>
+    public static async Task<WebhookNotifier?> StartIfConfiguredAsync(Hosting.PipelineEngine engine, CancellationToken ct) =>
+        engine.Settings.Notifications.Webhooks.Count == 0
+            ? null
+            : await StartAsync(engine.Settings.Notifications, engine.Settings.Database, engine.Settings.WorkDir, engine.Time, engine.Log, ct).ConfigureAwait(false);
 
     /// <summary>Starts polling every <see cref="NotificationSettings.PollInterval"/>; the first poll sets new cursors to the log's end.</summary>
     public static async Task<WebhookNotifier> StartAsync(NotificationSettings settings, DatabaseSettings database, string workDir, TimeProvider time, ILogger log, CancellationToken ct)
@@ -80,7 +91,7 @@ public sealed class WebhookNotifier : IAsyncDisposable
                 {
                     await PollOnceAsync(_stop.Token).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is NpgsqlException or IOException)
+                catch (Exception e) when (e is NpgsqlException or IOException or PipelineLockLostException)
                 {
                     _log.Warning("Webhook poll failed ({Type}: {Error}); next try in {Seconds} s", e.GetType().Name, e.Message, (int)_settings.PollInterval.TotalSeconds);
                 }
@@ -97,14 +108,22 @@ public sealed class WebhookNotifier : IAsyncDisposable
         var sent = 0;
         foreach (var hook in _settings.Webhooks)
         {
+            // One sender per webhook across processes: the lock is held for the whole pass, and the
+            // cursor lives in the database, read and moved only under it.
             await using var held = await _locks.TryLockPipelineAsync("notify:" + hook.Name, ct).ConfigureAwait(false);
             if (held is null) continue; // another process sends for this webhook now
-            var cursorFile = Path.Combine(_cursorDir, Lifecycle.StageDefaults.Slug(hook.Name) + ".cursor");
-            if (ReadCursor(cursorFile) is not { } cursor)
+            if (await ReadCursorAsync(hook.Name, ct).ConfigureAwait(false) is not { } cursor)
             {
-                WriteCursor(cursorFile, await MaxSeqAsync(ct).ConfigureAwait(false));
-                _log.Information("Webhook {Webhook}: starting at the end of the log", hook.ToString());
-                continue;
+                // First start: a cursor file of an older engine version carries on, else the end of the log.
+                var legacy = ReadCursor(Path.Combine(_cursorDir, Lifecycle.StageDefaults.Slug(hook.Name) + ".cursor"));
+                await WriteCursorAsync(hook.Name, legacy ?? await MaxSeqAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+                if (legacy is null)
+                {
+                    _log.Information("Webhook {Webhook}: starting at the end of the log", hook.ToString());
+                    continue;
+                }
+
+                cursor = legacy.Value;
             }
 
             var secret = WebhookSignature.ReadSecret(hook.SecretFile);
@@ -113,9 +132,14 @@ public sealed class WebhookNotifier : IAsyncDisposable
                 var rows = await ReadAfterAsync(cursor, ct).ConfigureAwait(false);
                 foreach (var (seq, ev) in rows)
                 {
-                    if (ev is not null && hook.Events.Contains(ev.Event) && await SendAsync(hook, secret, ev, ct).ConfigureAwait(false)) sent++;
+                    if (ev is not null && hook.Events.Contains(ev.Event))
+                    {
+                        await held.EnsureHeldAsync(ct).ConfigureAwait(false); // never send after losing the lock
+                        if (await SendAsync(hook, secret, ev, ct).ConfigureAwait(false)) sent++;
+                    }
+
                     cursor = seq;
-                    WriteCursor(cursorFile, cursor);
+                    await WriteCursorAsync(hook.Name, cursor, ct).ConfigureAwait(false);
                 }
 
                 if (rows.Count < Batch) break;
@@ -203,15 +227,26 @@ public sealed class WebhookNotifier : IAsyncDisposable
         return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 
+    private async Task<long?> ReadCursorAsync(string webhook, CancellationToken ct)
+    {
+        await using var cmd = _dataSource.CreateCommand("select seq from notification_cursors where webhook = $1");
+        cmd.Parameters.AddWithValue(webhook);
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is long v ? v : null;
+    }
+
+    private async Task WriteCursorAsync(string webhook, long seq, CancellationToken ct)
+    {
+        await using var cmd = _dataSource.CreateCommand(
+            "insert into notification_cursors (webhook, seq, updated_at) values ($1, $2, $3) on conflict (webhook) do update set seq = excluded.seq, updated_at = excluded.updated_at");
+        cmd.Parameters.AddWithValue(webhook);
+        cmd.Parameters.AddWithValue(seq);
+        cmd.Parameters.AddWithValue(LedgerEntry.TruncateToMicroseconds(_time.GetUtcNow()));
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The cursor file of engine versions before the cursor moved into the database (read once, on upgrade).</summary>
     private static long? ReadCursor(string file) =>
         File.Exists(file) && long.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
-
-    private static void WriteCursor(string file, long value)
-    {
-        var tmp = file + ".tmp";
-        File.WriteAllText(tmp, value.ToString(CultureInfo.InvariantCulture));
-        File.Move(tmp, file, overwrite: true);
-    }
 
     public async ValueTask DisposeAsync()
     {
