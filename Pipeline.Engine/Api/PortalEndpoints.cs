@@ -106,7 +106,7 @@ public static class PortalEndpoints
         LifecycleErrors.DigestMismatch or LifecycleErrors.Withdrawn or LifecycleErrors.Superseded or LifecycleErrors.Closed or LifecycleErrors.NotAccepted
             or LifecycleErrors.StageSkipped or LifecycleErrors.NotAwaiting or LifecycleErrors.RequestOpen or LifecycleErrors.AlreadyDecided or LifecycleErrors.Expired
             or LifecycleErrors.ChainBroken or LifecycleErrors.Busy or LifecycleErrors.Concurrent or LifecycleErrors.AutomaticNotFirst or "RUN-BUSY" => 409,
-        LifecycleErrors.RegistryFailed or LifecycleErrors.CopyUnverified => 503,
+        LifecycleErrors.RegistryFailed or LifecycleErrors.CopyUnverified or LifecycleErrors.WithdrawRegistry => 503,
         _ => 500,
     };
 
