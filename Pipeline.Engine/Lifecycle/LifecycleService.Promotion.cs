@@ -121,7 +121,7 @@ public sealed partial class LifecycleService
         return (stored, null);
     }
 
-    /// <summary>Withdraws or supersedes: a failed statement with the reason, open requests and approvals void.</summary>
+    /// <summary>Supersedes (a Rücknahme is <see cref="WithdrawAsync"/>): a failed statement with the reason, open requests and approvals void, in one transaction.</summary>
     private async Task<DeliveryLifecycle> CloseAsync(Guid deliveryId, Actor actor, LifecycleState state, string step, string code, string reason, CancellationToken ct)
     {
         await using var tx = await LockOrThrowAsync(deliveryId, ct).ConfigureAwait(false);
