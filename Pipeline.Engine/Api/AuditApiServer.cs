@@ -76,7 +76,8 @@ public sealed class AuditApiServer : IAsyncDisposable
     /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE.</exception>
     internal static AuditApiTokens LoadTokens(PipelineEngine engine) => LoadTokens(engine.Settings);
 
-    private static AuditApiTokens LoadTokens(EngineSettings settings) =>
+    /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE.</exception>
+    internal static AuditApiTokens LoadTokens(EngineSettings settings) =>
         AuditApiTokens.Load(settings.Audit.ApiTokensFile
                             ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token"));
 

@@ -199,6 +199,8 @@ public static class AuditCommands
         {
             Api.AuditApiHost.CheckBind(p.GetValue(urls)!, p.GetValue(allowRemote));
             // Read-only like every audit command: no migration, public keys only, no clamd or registry settings.
+            // The token file first: without auditors there is nothing to serve, whatever the keys.
+            Api.AuditApiServer.LoadTokens(Configuration.EngineSettingsLoader.Load(PipelineCli.ResolveConfig(p.GetValue(config)), Configuration.ConfigScope.Audit));
             await using var session = await Open(p, ct).ConfigureAwait(false);
             await using var server = await Api.AuditApiServer.StartAsync(session, p.GetValue(urls)!, p.GetValue(allowRemote), ct).ConfigureAwait(false);
             stdout.WriteLine($"audit API listening on {string.Join(" ", server.Addresses)}; Ctrl-C stops it");
