@@ -22,11 +22,7 @@ public sealed partial class LedgerStore
     {
         ArgumentNullException.ThrowIfNull(conn);
         ArgumentNullException.ThrowIfNull(tx);
-        var now = time.GetUtcNow();
-        var at = LedgerEntry.TruncateToMicroseconds(now);
-        NewLeaf? leaf = null;
-        if (signing is not null) (leaf, at) = Seal(signing, record, statement, now);
-
+        var (_, leaf, at) = SealItem(record, statement);
         var (seq, prev) = await LockAndReadChainHeadAsync(conn, tx, ct).ConfigureAwait(false);
         var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
         long? logIndex = null;
