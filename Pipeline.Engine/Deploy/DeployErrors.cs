@@ -35,6 +35,12 @@ public static class DeployErrors
     /// <summary>The Docker stage's acceptance tests failed or the Docker engine failed.</summary>
     public const string DockerFailed = "DEPLOY-DOCKER-FAILED";
 
+    /// <summary>The delivery failed its current stage's check, deployment or verification: it goes no further.</summary>
+    public const string StageFailed = "DEPLOY-STAGE-FAILED";
+
+    /// <summary>The delivery's current stage is not verified yet (deployment pending or paused by an outage).</summary>
+    public const string StageUnverified = "DEPLOY-STAGE-UNVERIFIED";
+
     /// <summary>Something the engine did not expect (a bug): the stage is not marked verified.</summary>
     public const string Internal = "DEPLOY-INTERNAL";
 }

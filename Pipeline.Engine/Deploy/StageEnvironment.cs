@@ -65,7 +65,7 @@ public sealed record HttpProbe(Uri Url, int ExpectStatus, string ExpectVersion, 
 /// <param name="Network">"none" (default) or the name of a stage network the operator created.</param>
 /// <param name="MemoryBytes">Memory limit per container.</param>
 /// <param name="Cpus">CPU limit per container (e.g. 0.5).</param>
-/// <param name="User">uid[:gid] the containers run as (never 0).</param>
+/// <param name="User">Numeric uid[:gid] the containers run as (never 0), or null: the image's own numeric non-root user.</param>
 /// <param name="HealthTimeout">How long a container may take to become healthy.</param>
 /// <param name="TestTimeout">How long the acceptance tests may run at most (the delivery may ask for less).</param>
 public sealed record DockerEnvironment(
@@ -73,7 +73,7 @@ public sealed record DockerEnvironment(
     string Network,
     long MemoryBytes,
     double Cpus,
-    string User,
+    string? User,
     TimeSpan HealthTimeout,
     TimeSpan TestTimeout,
     IReadOnlyDictionary<string, string> Parameters) : StageEnvironment(Parameters)
@@ -81,4 +81,17 @@ public sealed record DockerEnvironment(
     public override string Kind => "docker";
 
     public override string Describe() => $"docker {Endpoint} (network {Network})";
+
+    /// <summary>The Docker runner's settings for this stage; <paramref name="registry"/> is the stage registry's host[:port].</summary>
+    public Docker.DockerStageSettings ToRunnerSettings(string registry) => new()
+    {
+        Endpoint = Endpoint.ToString(),
+        Registry = registry,
+        Network = Network,
+        MemoryBytes = MemoryBytes,
+        Cpus = Cpus,
+        User = User,
+        HealthTimeout = HealthTimeout,
+        TestTimeout = TestTimeout,
+    };
 }

@@ -38,8 +38,7 @@ public static class StageEnvironmentParser
     private static readonly Regex Branch = new(@"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", RegexOptions.CultureInvariant);
     private static readonly Regex Namespace = new("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant);
     private static readonly Regex ParameterName = new("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", RegexOptions.CultureInvariant);
-    private static readonly Regex User = new("^[1-9][0-9]{0,9}(:[0-9]{1,10})?$", RegexOptions.CultureInvariant);
-    private static readonly Regex Network = new("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", RegexOptions.CultureInvariant);
+    private static readonly Regex Network = new("^[a-z0-9][a-z0-9_.-]{0,40}$", RegexOptions.CultureInvariant);
 
     /// <summary>The environment, or null when it has errors (added to <paramref name="m"/>'s errors).</summary>
     public static StageEnvironment? Parse(MappingReader m, string baseDir, bool checkFiles)
@@ -110,11 +109,11 @@ public static class StageEnvironmentParser
         Uri? endpoint = null;
         if (m.String("endpoint", required: true, hint: "unix:///path/to/docker.sock or tcp://host:2375") is { } e)
         {
-            if (Uri.TryCreate(e, UriKind.Absolute, out var u) && (u.Scheme is "unix" or "tcp") && string.IsNullOrEmpty(u.UserInfo)) endpoint = u;
+            if (Pipeline.Engine.Deploy.Docker.DockerStageSettings.TryParseEndpoint(e, out var u)) endpoint = u;
             else m.KeyError("endpoint", $"'{m.Path}.endpoint' must be unix:///path/docker.sock or tcp://host:port, not '{e}'");
         }
 
-        var network = m.String("network", Network, "Docker network name") ?? "none";
+        var network = m.String("network", Network, "Docker network name (lowercase, digits, '_', '.', '-')") ?? "none";
         if (network is "host" or "bridge")
             m.KeyError("network", $"'{m.Path}.network' must be 'none' or a network of the stage, not '{network}'", "the stage's containers never share the host's network");
         var memory = m.Size("memory") ?? 512L * 1024 * 1024;
@@ -126,7 +125,9 @@ public static class StageEnvironmentParser
             else m.KeyError("cpus", $"'{m.Path}.cpus' must be a number from 0.01 to 64, not '{ct}'");
         }
 
-        var user = m.String("user", User, "uid[:gid] other than 0") ?? "65532:65532";
+        var user = m.String("user");
+        if (user is not null && !Pipeline.Engine.Deploy.Docker.DockerStageSettings.IsNonRootUser(user, out var why))
+            m.KeyError("user", $"'{m.Path}.user' {why}", "leave it out to run as the image's own (numeric, non-root) user");
         var health = Duration(m, "healthTimeout", TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(1), TimeSpan.FromHours(1));
         var tests = Duration(m, "testTimeout", TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(1), TimeSpan.FromHours(6));
         var parameters = Parameters(m);
