@@ -51,7 +51,9 @@ public sealed class HttpProber(TimeProvider time, HttpMessageHandler? handler = 
             }
             catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
             {
-                detail = e is OperationCanceledException ? $"{probe.Url} did not answer in time" : $"{probe.Url} is unreachable: {e.Message}";
+                // An attempt cut off by the overall deadline says less than the answer before it.
+                var cutOff = e is OperationCanceledException && time.GetElapsedTime(started) >= probe.Timeout && status is not null;
+                if (!cutOff) detail = e is OperationCanceledException ? $"{probe.Url} did not answer in time" : $"{probe.Url} is unreachable: {e.Message}";
             }
 
             var wait = probe.Timeout - time.GetElapsedTime(started);
