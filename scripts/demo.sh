@@ -23,8 +23,8 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "Starting local services"
-scripts/services.sh start
+say "Starting local services (with dockerd: the Vorprüfung is a Docker stage)"
+scripts/services.sh start --docker
 export PIPELINE_STATE_DIR=${PIPELINE_STATE_DIR:-$REPO_ROOT/.state}
 set -a
 # shellcheck disable=SC1091
@@ -365,7 +365,7 @@ say "Environment repository (VCS B): one signed commit per GitOps stage, checked
 ENV_CLONE=$DEMO/environment
 git clone -q -c http.extraHeader="Authorization: Basic $(printf '%s:%s' "$PIPELINE_GIT_USER" "$GIT_PASSWORD" | base64 -w0)" \
   "$PIPELINE_GIT_HTTP/internal/$ENV_REPO.git" "$ENV_CLONE"
-git -C "$ENV_CLONE" log --format='%h %G? %s' | cat
+git -C "$ENV_CLONE" -c gpg.ssh.allowedSignersFile="$DEMO/keys/allowed_signers" log --format='%h %G? %s' | cat
 for c in $(git -C "$ENV_CLONE" rev-list HEAD); do
   git -C "$ENV_CLONE" -c gpg.ssh.allowedSignersFile="$DEMO/keys/allowed_signers" verify-commit "$c"
 done

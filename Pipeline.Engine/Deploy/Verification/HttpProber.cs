@@ -52,7 +52,7 @@ public sealed class HttpProber(TimeProvider time, HttpMessageHandler? handler = 
             catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
             {
                 // An attempt cut off by the overall deadline says less than the answer before it.
-                var cutOff = e is OperationCanceledException && time.GetElapsedTime(started) >= probe.Timeout && status is not null;
+                var cutOff = e is OperationCanceledException && time.GetElapsedTime(started) >= probe.Timeout && attempts > 1;
                 if (!cutOff) detail = e is OperationCanceledException ? $"{probe.Url} did not answer in time" : $"{probe.Url} is unreachable: {e.Message}";
             }
 
