@@ -104,8 +104,9 @@ public sealed partial class LifecycleService
             }
             else return d;
         }
-        catch (DeployException e) when (e.IsTransient)
+        catch (DeployException e) when (e.IsTransient || e.Code is DeployErrors.PushRejected or DeployErrors.SigningKey)
         {
+            // Our side (an outage, or a setting of the environment to fix): paused and retried, never held against the delivery.
             _log.Warning("Deployment of {DeliveryId} into {Stage} paused: {Code} {Error}; it resumes on the next pass", deliveryId, stage.Name, e.Code, e.Message);
             var paused = await tx.UpdateAsync(d with { ReasonCode = e.Code, Reason = e.Message, UpdatedAt = LedgerEntry.TruncateToMicroseconds(_time.GetUtcNow()) }, tx.LastLink, CancellationToken.None).ConfigureAwait(false);
             await tx.CommitAsync(CancellationToken.None).ConfigureAwait(false);

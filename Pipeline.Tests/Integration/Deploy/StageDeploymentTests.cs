@@ -218,4 +218,31 @@ public class StageDeploymentTests : DeliveryFixture
             await lc.RequestPromotionAsync(As(restarted, "sam"), id, "Abnahme", default);
         }
     }
+
+    [Test]
+    public async Task A_push_the_environment_refuses_pauses_the_stage_with_its_code_and_the_next_pass_deploys_it()
+    {
+        using var env = new GitOpsFixture();
+        await using var vp = await VersionEndpoint.StartAsync();
+        vp.Answers.Enqueue((200, "v1.0.0"));
+        var hook = Path.Combine(env.Bare, "hooks", "pre-receive");
+        File.WriteAllText(hook, "#!/bin/sh\necho 'main is frozen' >&2\nexit 1\n");
+        File.SetUnixFileMode(hook, (UnixFileMode)0b111_101_101);
+        var (sc, id, digest) = await AcceptedAsync(Harness, env, vp.Url, vp.Url, automatic: false);
+
+        await using var engine = await PipelineEngine.StartAsync(sc.S.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default);
+        var lc = engine.Lifecycle;
+        await lc.RequestPromotionAsync(As(engine, "sam"), id, "Vorprüfung", default);
+        var d = (await lc.ApproveAsync(As(engine, "anna"), new ApprovalInput(id, "Vorprüfung", [digest], "ok", null, null), default)).Delivery;
+        Assert.That((d.Stage, d.Result.Result, d.ReasonCode), Is.EqualTo(("Vorprüfung", "promoted", DeployErrors.PushRejected)));
+        Assert.That(d.Reason, Does.Contain("main is frozen"));
+        Assert.That((await lc.GetHistoryAsync(As(engine, "sam"), id, default)).Select(e => e.Step), Has.None.StartsWith("deploy:"), "nothing was recorded as deployed");
+        await AssertRefused(() => lc.RequestPromotionAsync(As(engine, "sam"), id, "Abnahme", default), DeployErrors.StageUnverified, "last attempt: DEPLOY-GITOPS-PUSH-REJECTED");
+
+        File.Delete(hook);
+        await lc.ResumeAsync(null, default);
+        d = await lc.GetAsync(As(engine, "sam"), id, default);
+        Assert.That((d.Result.Result, d.ReasonCode), Is.EqualTo(("verified", (string?)null)));
+        Assert.That(env.VerifyCommit(env.Clone(), "HEAD").ExitCode, Is.EqualTo(0));
+    }
 }
