@@ -44,8 +44,8 @@ public static class ManifestYaml
                 }
 
                 var root = ReadNode(parser, state, 1);
-                parser.Consume<DocumentEnd>();
                 if (state.Aborted) return [];
+                parser.Consume<DocumentEnd>();
                 switch (root)
                 {
                     case ManifestScalar { IsNull: true }:
