@@ -96,6 +96,11 @@ public class ManifestCheckerTests
         Assert.That(v.Select(x => (x.Code, x.Line)), Is.EqualTo(new[] { (ManifestCodes.KindNotAllowed, 2) }));
         Assert.That(v[0].Message, Does.Contain("kind 'ClusterRoleBinding' is not allowed"));
         Assert.That(Check(yaml, ManifestPolicy.Restricted with { AllowedKinds = ["ClusterRoleBinding"] }), Is.Empty);
+
+        // A List would carry objects past the per-object checks: never accepted, whatever the policy.
+        var list = "apiVersion: v1\nkind: List\nitems: []\nmetadata: {name: l}\n";
+        Assert.That(Check(list, ManifestPolicy.Restricted with { AllowedKinds = ["List"] }).Select(x => (x.Code, x.Line)),
+            Is.EqualTo(new[] { (ManifestCodes.KindNotAllowed, 2) }));
     }
 
     [Test]

@@ -44,11 +44,14 @@ public class ManifestYamlTests
               <<: {privileged: "true"}
               a: !!binary aGVsbG8=
               b: !!str true
+            spec:
+              Privileged: true
+              privileged: false
             """);
         Assert.That(docs, Is.Empty, "a file with problems yields nothing to render");
         Assert.That(v.Select(x => (x.Code, x.Line)), Is.EquivalentTo(new[]
         {
-            (ManifestCodes.YamlDuplicateKey, 5), (ManifestCodes.YamlMergeKey, 7), (ManifestCodes.YamlTag, 8),
+            (ManifestCodes.YamlDuplicateKey, 5), (ManifestCodes.YamlMergeKey, 7), (ManifestCodes.YamlTag, 8), (ManifestCodes.YamlDuplicateKey, 12),
         }), string.Join("\n", v));
     }
 
