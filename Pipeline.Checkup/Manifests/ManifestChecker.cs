@@ -43,7 +43,9 @@ public static class ManifestChecker
             else if (!seen.TryAdd((kind, name), doc))
                 Add(ManifestCodes.DuplicateObject, doc.Root.Map("metadata")!["name"]!, $"{kind} '{name}' is defined twice (also in {seen[(kind, name)].File})");
 
-            if (!policy.AllowedKinds.Contains(kind, StringComparer.Ordinal))
+            if (kind.EndsWith("List", StringComparison.Ordinal))
+                Add(ManifestCodes.KindNotAllowed, doc.Root["kind"]!, $"kind '{ManifestYaml.Short(kind)}' is a list of objects; write one object per YAML document");
+            else if (!policy.AllowedKinds.Contains(kind, StringComparer.Ordinal))
                 Add(ManifestCodes.KindNotAllowed, doc.Root["kind"]!, $"kind '{ManifestYaml.Short(kind)}' is not allowed; allowed: {string.Join(", ", policy.AllowedKinds)}");
 
             var where = $"{kind} '{name ?? "?"}'";

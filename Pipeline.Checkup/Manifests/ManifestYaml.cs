@@ -44,8 +44,8 @@ public static class ManifestYaml
                 }
 
                 var root = ReadNode(parser, state, 1);
-                parser.Consume<DocumentEnd>();
                 if (state.Aborted) return [];
+                parser.Consume<DocumentEnd>();
                 switch (root)
                 {
                     case ManifestScalar { IsNull: true }:
@@ -122,7 +122,7 @@ public static class ManifestYaml
                 parser.MoveNext();
                 if (!ms.Tag.IsEmpty) s.Violations.Add(new(ManifestCodes.YamlTag, s.File, line, col, $"YAML tag '{ms.Tag.Value}' is not allowed"));
                 var map = new ManifestMapping(line, col);
-                var seen = new HashSet<string>(StringComparer.Ordinal);
+                var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
                 while (!parser.TryConsume<MappingEnd>(out _))
                 {
                     var key = ReadNode(parser, s, depth + 1);
@@ -134,7 +134,7 @@ public static class ManifestYaml
                     else if (k is { IsString: false, Value: "<<" })
                         s.Violations.Add(new(ManifestCodes.YamlMergeKey, s.File, k.Line, k.Column, "YAML merge keys (<<) are not allowed; write the keys out"));
                     else if (!seen.Add(k.Value))
-                        s.Violations.Add(new(ManifestCodes.YamlDuplicateKey, s.File, k.Line, k.Column, $"duplicate key '{Short(k.Value)}' (kubectl would refuse or silently pick one)"));
+                        s.Violations.Add(new(ManifestCodes.YamlDuplicateKey, s.File, k.Line, k.Column, $"duplicate key '{Short(k.Value)}' (also when differing only in case: decoders disagree on which one wins)"));
                     else
                         map.Entries.Add(new(k, value));
                 }

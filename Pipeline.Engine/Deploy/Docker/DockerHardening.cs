@@ -6,7 +6,7 @@ namespace Pipeline.Engine.Deploy.Docker;
 /// <summary>
 /// The one place that says how a container of a docker stage is created: read-only root, no new
 /// privileges, every capability dropped, not privileged, a numeric non-root user, memory (no extra
-/// swap), CPU and process limits, a small noexec tmpfs on /tmp, a capped log file, no host mounts
+/// swap), CPU and process limits, a small noexec tmpfs on /tmp, capped log files, no host mounts
 /// except the read-only test data, and the run's labels.
 /// </summary>
 internal static class DockerHardening
@@ -15,6 +15,12 @@ internal static class DockerHardening
     public const string StageLabel = "pipeline.stage";
     public const string RunLabel = "pipeline.run";
     public const string RoleLabel = "pipeline.role";
+
+    /// <summary>
+    /// Docker's json-file keeps two files of this many times the log cap: the JSON wrapping of short
+    /// lines is several times their size, and the evidence (the last cap bytes) must still be there.
+    /// </summary>
+    public const int LogFileFactor = 8;
 
     public static Dictionary<string, string> Labels(DockerRunRequest request, string runId) => new(StringComparer.Ordinal)
     {
@@ -72,8 +78,8 @@ internal static class DockerHardening
                     Type = "json-file",
                     Config = new Dictionary<string, string>
                     {
-                        ["max-size"] = settings.LogByteCap.ToString(CultureInfo.InvariantCulture),
-                        ["max-file"] = "1",
+                        ["max-size"] = (LogFileFactor * (long)settings.LogByteCap).ToString(CultureInfo.InvariantCulture),
+                        ["max-file"] = "2",
                     },
                 },
             },

@@ -11,7 +11,12 @@ internal sealed record CollectedLog(string Digest, long Bytes, bool Truncated, s
     public static readonly CollectedLog None = new("sha256:" + Convert.ToHexStringLower(SHA256.HashData([])), 0, false, "");
 }
 
-/// <summary>Reads a container's stdout and stderr (as Docker multiplexes them), at most a cap of bytes.</summary>
+/// <summary>
+/// Reads a container's stdout and stderr (as Docker multiplexes them) and keeps the last
+/// <c>cap</c> bytes as evidence: the end of a log says why something failed. Reading stops at
+/// what Docker can have kept (json-file rotation: two files of <see cref="DockerHardening.LogFileFactor"/>
+/// times the cap).
+/// </summary>
 internal static class DockerLogs
 {
     public const int ExcerptBytes = 2048;
@@ -20,43 +25,35 @@ internal static class DockerLogs
     {
         var parameters = new ContainerLogsParameters { ShowStdout = true, ShowStderr = true, Follow = false, Timestamps = false };
         using var stream = await client.Containers.GetContainerLogsAsync(containerId, false, parameters, cancellationToken).ConfigureAwait(false);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var tail = new byte[ExcerptBytes];
-        var tailLength = 0;
+        var window = new byte[cap];
+        var length = 0;
         var buffer = new byte[16 * 1024];
         long total = 0;
-        var truncated = false;
-        while (true)
+        var guard = 2L * DockerHardening.LogFileFactor * cap + 64 * 1024;
+        while (total < guard)
         {
-            var want = (int)Math.Min(buffer.Length, cap - total);
-            if (want <= 0)
-            {
-                // Whatever is left is beyond the cap: look for one more byte to know whether it was cut.
-                var probe = await stream.ReadOutputAsync(buffer, 0, 1, cancellationToken).ConfigureAwait(false);
-                truncated = !probe.EOF && probe.Count > 0;
-                break;
-            }
-            var read = await stream.ReadOutputAsync(buffer, 0, want, cancellationToken).ConfigureAwait(false);
+            var read = await stream.ReadOutputAsync(buffer, 0, (int)Math.Min(buffer.Length, guard - total), cancellationToken).ConfigureAwait(false);
             if (read.EOF || read.Count == 0) break;
-            hash.AppendData(buffer, 0, read.Count);
             total += read.Count;
-            Keep(tail, ref tailLength, buffer.AsSpan(0, read.Count));
+            Keep(window, ref length, buffer.AsSpan(0, read.Count));
         }
-        return new CollectedLog("sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset()), total, truncated, Printable(tail.AsSpan(0, tailLength)));
+        var kept = window.AsSpan(0, length);
+        var excerpt = kept.Length > ExcerptBytes ? kept[^ExcerptBytes..] : kept;
+        return new CollectedLog("sha256:" + Convert.ToHexStringLower(SHA256.HashData(kept)), length, total > length, Printable(excerpt));
     }
 
-    /// <summary>Keeps the last <see cref="ExcerptBytes"/> bytes seen.</summary>
-    private static void Keep(byte[] tail, ref int length, ReadOnlySpan<byte> data)
+    /// <summary>Appends <paramref name="data"/> to <paramref name="window"/>, keeping only its last <c>window.Length</c> bytes.</summary>
+    private static void Keep(byte[] window, ref int length, ReadOnlySpan<byte> data)
     {
-        if (data.Length >= tail.Length)
+        if (data.Length >= window.Length)
         {
-            data[^tail.Length..].CopyTo(tail);
-            length = tail.Length;
+            data[^window.Length..].CopyTo(window);
+            length = window.Length;
             return;
         }
-        var keep = Math.Min(length, tail.Length - data.Length);
-        tail.AsSpan(length - keep, keep).CopyTo(tail);
-        data.CopyTo(tail.AsSpan(keep));
+        var keep = Math.Min(length, window.Length - data.Length);
+        window.AsSpan(length - keep, keep).CopyTo(window);
+        data.CopyTo(window.AsSpan(keep));
         length = keep + data.Length;
     }
 

@@ -36,10 +36,11 @@ public enum DockerContainerRole
 /// <summary>
 /// Evidence for one container: its image (by digest), exit code, last health status
 /// (<c>healthy</c>, <c>unhealthy</c>, <c>starting</c>, <c>none</c> without a healthcheck,
-/// <c>not-started</c>), the SHA-256 of the log bytes read (stdout and stderr as Docker multiplexes
-/// them, at most the stage's log byte cap), a short printable excerpt (the end of what was read)
-/// and timings.
+/// <c>not-started</c>), the SHA-256 of its log evidence (the last log-byte-cap bytes of stdout and
+/// stderr as Docker multiplexes them; <see cref="LogTruncated"/> when there was more), the last
+/// 2 KiB of it as printable text, and timings as the runner observed them.
 /// </summary>
+/// <param name="LogTruncated">More output existed than the evidence holds (Docker's json-file rotation, two files of eight times the cap, may also have dropped older output).</param>
 public sealed record DockerContainerResult(
     string Name,
     DockerContainerRole Role,

@@ -74,6 +74,12 @@ public sealed partial class DockerStageRunner : IDisposable
         {
             (code, message, transient) = (DockerCodes.Engine, $"The Docker engine refused a request ({(int)e.StatusCode}): {DockerFailures.Describe(e)}.", true);
         }
+        catch (Exception)
+        {
+            // A bug of ours: still remove what the run started, then let it surface.
+            await CleanupAsync(run.RunId).ConfigureAwait(false);
+            throw;
+        }
 
         var containers = await EvidenceAsync(run).ConfigureAwait(false);
         var cleanedUp = await CleanupAsync(run.RunId).ConfigureAwait(false);
@@ -112,7 +118,14 @@ public sealed partial class DockerStageRunner : IDisposable
         var exit = await WaitExitAsync(test, timeout, ct).ConfigureAwait(false);
         if (exit is null)
         {
-            await _client.Containers.KillContainerAsync(test.Id, new ContainerKillParameters { Signal = "KILL" }, ct).ConfigureAwait(false);
+            try
+            {
+                await _client.Containers.KillContainerAsync(test.Id, new ContainerKillParameters { Signal = "KILL" }, ct).ConfigureAwait(false);
+            }
+            catch (DockerApiException e) when (e.StatusCode is System.Net.HttpStatusCode.Conflict or System.Net.HttpStatusCode.NotFound)
+            {
+                // It exited just at the deadline: still a timeout (it did not finish within it).
+            }
             return (DockerCodes.TestTimeout, $"The acceptance test '{test.Spec.Name}' did not finish within {timeout.TotalSeconds:0.###} s and was killed; make it finish in time or ask for a longer timeout.");
         }
         if (run.Request.PassExitCodes.Contains(exit.Value))

@@ -49,7 +49,7 @@ public sealed partial record DockerStageSettings
     /// <summary>How long the acceptance test may run (a request may ask for less, never more).</summary>
     public TimeSpan TestTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>Log bytes read (and hashed) per container; the rest is cut off and marked truncated.</summary>
+    /// <summary>Log evidence per container: the last this many bytes are kept and hashed (Docker itself keeps two files of eight times this size).</summary>
     public int LogByteCap { get; init; } = 1024 * 1024;
 
     /// <summary>How often container state is polled while waiting (health, test exit).</summary>

@@ -175,4 +175,38 @@ public class DockerStageRunnerTests
         Assert.That(app.LogExcerpt, Is.EqualTo("cannot open config\n"));
         await AssertNothingLeft(delivery);
     }
+
+    [Test]
+    public async Task Log_evidence_is_the_last_bytes_up_to_the_cap_and_says_it_was_cut()
+    {
+        var delivery = NewDelivery();
+        using var runner = Runner(DockerTestImages.Settings(_docker, _registry) with { LogByteCap = 1024 });
+        var result = await runner.RunAsync(Request(delivery, new("acceptance", _image, DockerTestImages.Sh("/bin/busybox seq -s ' ' 1 3000; echo END"))), CancellationToken.None);
+
+        Assert.That(result.Code, Is.EqualTo(DockerCodes.Passed), result.Message);
+        var output = Encoding.ASCII.GetBytes(string.Join(' ', Enumerable.Range(1, 3000)) + "\nEND\n");
+        var test = result.Of(DockerContainerRole.Test)!;
+        Assert.That(test.LogTruncated, Is.True);
+        Assert.That(test.LogBytes, Is.EqualTo(1024));
+        Assert.That(test.LogDigest, Is.EqualTo("sha256:" + Convert.ToHexStringLower(SHA256.HashData(output.AsSpan(output.Length - 1024)))), "the digest covers the last 1024 bytes");
+        Assert.That(test.LogExcerpt, Is.EqualTo(Encoding.ASCII.GetString(output, output.Length - 1024, 1024)));
+        await AssertNothingLeft(delivery);
+    }
+
+    [Test]
+    public async Task The_images_own_healthcheck_is_used_with_the_stages_timing()
+    {
+        var delivery = NewDelivery();
+        var image = await DockerTestImages.PushBusyboxAsync(_registry, _work!.Path, "pipeline-tests/docker-" + Guid.NewGuid().ToString("N")[..8] + "/health",
+            DockerTestImages.User, healthcheck: ["/bin/busybox", "test", "-e", "/tmp/ready"]);
+        using var runner = Runner();
+        var app = new DockerContainerSpec("app", image, DockerTestImages.Sh("/bin/busybox sleep 1; /bin/busybox touch /tmp/ready; exec /bin/busybox sleep 600"));
+        var started = DateTime.UtcNow;
+        var result = await runner.RunAsync(Request(delivery, new("acceptance", _image, ["/bin/busybox", "true"]), app), CancellationToken.None);
+
+        Assert.That(result.Code, Is.EqualTo(DockerCodes.Passed), result.Message);
+        Assert.That(result.Of(DockerContainerRole.App)!.Health, Is.EqualTo("healthy"), "the image's healthcheck ran");
+        Assert.That(DateTime.UtcNow - started, Is.LessThan(TimeSpan.FromSeconds(25)), "at the stage's interval, not Docker's default of 30 s");
+        await AssertNothingLeft(delivery);
+    }
 }

@@ -18,7 +18,7 @@ internal static class DockerTestImages
     public const string User = "10001:10001";
 
     /// <summary>Builds a busybox image (<c>/bin/busybox</c>, <c>/bin/sh</c>) with the given user and labels, pushes it, and returns <c>registry/repo@sha256:…</c>.</summary>
-    public static async Task<string> PushBusyboxAsync(string registry, string work, string repository, string? user, IReadOnlyDictionary<string, string>? labels = null)
+    public static async Task<string> PushBusyboxAsync(string registry, string work, string repository, string? user, IReadOnlyDictionary<string, string>? labels = null, IReadOnlyList<string>? healthcheck = null)
     {
         TestServices.RequireFile("/bin/busybox", "busybox-static");
         var rootfs = Path.Combine(work, "rootfs-" + Guid.NewGuid().ToString("N")[..8]);
@@ -33,6 +33,7 @@ internal static class DockerTestImages
             User = user,
             Labels = labels,
             Cmd = ["/bin/sh"],
+            Healthcheck = healthcheck,
         };
         var image = await ScratchBaseBuilder.BuildAsync(rootfs, store, settings, DateTimeOffset.UnixEpoch);
         using var client = new RegistryClient(RegistryEndpoint.Parse(registry));
