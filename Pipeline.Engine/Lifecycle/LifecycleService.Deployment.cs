@@ -122,8 +122,10 @@ public sealed partial class LifecycleService
         return await RecordDeploymentAsync(tx, stage, steps, result, ct).ConfigureAwait(false);
     }
 
-    private async Task<DeliveryLifecycle> RecordDeploymentAsync(LifecycleTransaction tx, StageDefinition stage, IReadOnlyList<DeployStepResult> steps, string result, CancellationToken ct)
+    private async Task<DeliveryLifecycle> RecordDeploymentAsync(LifecycleTransaction tx, StageDefinition stage, IReadOnlyList<DeployStepResult> steps, string result, CancellationToken _)
     {
+        // The environment has changed already: recording it is not cancelled halfway.
+        var ct = CancellationToken.None;
         var d = tx.Current;
         var link = tx.LastLink;
         var now = LedgerEntry.TruncateToMicroseconds(_time.GetUtcNow());

@@ -185,12 +185,11 @@ public class StageDeploymentTests : DeliveryFixture
             var lc = engine.Lifecycle;
             await lc.RequestPromotionAsync(As(engine, "sam"), id, "Vorprüfung", default);
             using var stop = new CancellationTokenSource();
-            // Stop the engine as soon as the environment commit is on the branch (the probe still sees 503).
+            // Stop the engine as soon as the environment commit is recorded (the probe still sees 503).
             var watcher = Task.Run(async () =>
             {
                 var deadline = DateTime.UtcNow.AddMinutes(2);
-                while (DateTime.UtcNow < deadline &&
-                       Shell.Run("git", ["--git-dir", env.Bare, "rev-parse", "--verify", "-q", "refs/heads/main"]).ExitCode != 0)
+                while (DateTime.UtcNow < deadline && (await lc.GetAsync(As(engine, "sam"), id, default)).Result.Result != "deployed")
                     await Task.Delay(50);
                 await stop.CancelAsync();
             });
@@ -235,7 +234,7 @@ public class StageDeploymentTests : DeliveryFixture
         await lc.RequestPromotionAsync(As(engine, "sam"), id, "Vorprüfung", default);
         var d = (await lc.ApproveAsync(As(engine, "anna"), new ApprovalInput(id, "Vorprüfung", [digest], "ok", null, null), default)).Delivery;
         Assert.That((d.Stage, d.Result.Result, d.ReasonCode), Is.EqualTo(("Vorprüfung", "promoted", DeployErrors.PushRejected)));
-        Assert.That(d.Reason, Does.Contain("main is frozen"));
+        Assert.That(d.Reason, Does.Contain("refused the push to branch main: pre-receive hook declined"));
         Assert.That((await lc.GetHistoryAsync(As(engine, "sam"), id, default)).Select(e => e.Step), Has.None.StartsWith("deploy:"), "nothing was recorded as deployed");
         await AssertRefused(() => lc.RequestPromotionAsync(As(engine, "sam"), id, "Abnahme", default), DeployErrors.StageUnverified, "last attempt: DEPLOY-GITOPS-PUSH-REJECTED");
 
