@@ -34,7 +34,8 @@ public sealed class HttpProber(TimeProvider time, HttpMessageHandler? handler = 
             var left = probe.Timeout - time.GetElapsedTime(started);
             if (left <= TimeSpan.Zero) break;
             using var attemptCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            attemptCts.CancelAfter(left < probe.Interval * 4 ? left : probe.Interval * 4);
+            var lastChance = left <= probe.Interval * 4;
+            attemptCts.CancelAfter(lastChance ? left : probe.Interval * 4);
             try
             {
                 using var response = await client.GetAsync(probe.Url, HttpCompletionOption.ResponseHeadersRead, attemptCts.Token).ConfigureAwait(false);
@@ -52,7 +53,7 @@ public sealed class HttpProber(TimeProvider time, HttpMessageHandler? handler = 
             catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
             {
                 // An attempt cut off by the overall deadline says less than the answer before it.
-                var cutOff = e is OperationCanceledException && time.GetElapsedTime(started) >= probe.Timeout && attempts > 1;
+                var cutOff = e is OperationCanceledException && lastChance && attempts > 1;
                 if (!cutOff) detail = e is OperationCanceledException ? $"{probe.Url} did not answer in time" : $"{probe.Url} is unreachable: {e.Message}";
             }
 
