@@ -4,7 +4,7 @@ namespace Pipeline.Tests.Support;
 
 /// <summary>
 /// A dockerd of the test's own (a second security zone): its own socket, data-root and exec-root
-/// in a temp folder, no bridge, no iptables, the local registry as insecure. Ready in about a
+/// in a temp folder, no bridge, no iptables, the given registries as insecure (plain http). Ready in about a
 /// second. Stopped with SIGTERM (so it stops its own containerd), by its own pid.
 /// </summary>
 public sealed class ThrowAwayDockerd : ThrowAwayProcess
@@ -13,7 +13,7 @@ public sealed class ThrowAwayDockerd : ThrowAwayProcess
 
     public string Endpoint => "unix://" + _dir.Combine("docker.sock");
 
-    public static async Task<ThrowAwayDockerd> StartAsync(string registry)
+    public static async Task<ThrowAwayDockerd> StartAsync(params string[] insecureRegistries)
     {
         if (!Shell.Exists("dockerd")) Assert.Fail("dockerd is not installed (scripts/services.sh start --docker installs docker.io)");
         var d = new ThrowAwayDockerd();
@@ -28,7 +28,7 @@ public sealed class ThrowAwayDockerd : ThrowAwayProcess
             ["ip-forward"] = false,
             ["ip-masq"] = false,
             ["bridge"] = "none",
-            ["insecure-registries"] = new[] { registry },
+            ["insecure-registries"] = insecureRegistries,
         }));
         d.Launch("dockerd", "--config-file", config);
         using var http = new HttpClient(new SocketsHttpHandler

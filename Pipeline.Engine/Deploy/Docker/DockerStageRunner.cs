@@ -143,14 +143,21 @@ public sealed partial class DockerStageRunner : IDisposable
             DockerRequestValidator.TryParseImage(image, Settings.Registry, out var parsed, out _);
             var progress = new PullProgress();
             ImageInspectResponse inspected;
+            using var deadline = new CancellationTokenSource(Settings.PullTimeout, _time);
+            using var pullCts = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
             try
             {
                 await _client.Images.CreateImageAsync(
                     new ImagesCreateParameters { FromImage = $"{Settings.Registry}/{parsed.Repository}", Tag = parsed.Digest.ToString() },
-                    null, progress, ct).ConfigureAwait(false);
+                    null, progress, pullCts.Token).ConfigureAwait(false);
                 if (progress.Error is { } error)
                     throw new DockerStepException(DockerCodes.Pull, $"Pulling {image} failed: {error}.", DockerFailures.LooksLikeOutage(error));
                 inspected = await _client.Images.InspectImageAsync(image, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                throw new DockerStepException(DockerCodes.Pull,
+                    $"Pulling {image} did not finish within {Settings.PullTimeout.TotalSeconds:0.###} s; the stage's registry or engine is slow or hung (retry later).", true);
             }
             catch (DockerApiException e)
             {

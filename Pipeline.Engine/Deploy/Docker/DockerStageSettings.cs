@@ -61,6 +61,9 @@ public sealed partial record DockerStageSettings
     /// <summary>Size of the writable tmpfs on <c>/tmp</c> (noexec, nosuid) in bytes.</summary>
     public long TmpfsBytes { get; init; } = 64L * 1024 * 1024;
 
+    /// <summary>How long pulling one image may take (a hung registry must not hang the stage).</summary>
+    public TimeSpan PullTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>How long a single call to the engine may take before it counts as unreachable.</summary>
     public TimeSpan EngineTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -85,6 +88,7 @@ public sealed partial record DockerStageSettings
         if (HealthInterval < TimeSpan.FromMilliseconds(100)) problems.Add("healthInterval must be at least 100 ms");
         if (TmpfsBytes is < 1024 * 1024 or > 4L * 1024 * 1024 * 1024) problems.Add("tmpfs must be between 1 MiB and 4 GiB");
         if (EngineTimeout <= TimeSpan.Zero) problems.Add("engineTimeout must be positive");
+        if (PullTimeout <= TimeSpan.Zero) problems.Add("pullTimeout must be positive");
         return problems;
     }
 

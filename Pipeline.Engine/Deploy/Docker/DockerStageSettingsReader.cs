@@ -30,6 +30,7 @@ public static class DockerStageSettingsReader
         var logCap = m.Size("logByteCap");
         var tmpfs = m.Size("tmpfs") ?? defaults.TmpfsBytes;
         var engine = m.Int("engineTimeoutSeconds", 1, 600);
+        var pull = m.Int("pullTimeoutSeconds", 1, 3600);
         m.Done();
         if (m.Errors.All.Count > before || endpoint is null || registry is null) return null;
 
@@ -47,6 +48,7 @@ public static class DockerStageSettingsReader
             LogByteCap = logCap is { } c ? (int)Math.Min(c, int.MaxValue) : defaults.LogByteCap,
             TmpfsBytes = tmpfs,
             EngineTimeout = engine is { } e ? TimeSpan.FromSeconds(e) : defaults.EngineTimeout,
+            PullTimeout = pull is { } pt ? TimeSpan.FromSeconds(pt) : defaults.PullTimeout,
         };
         var problems = settings.Validate();
         foreach (var p in problems) m.Error("docker stage: " + p);

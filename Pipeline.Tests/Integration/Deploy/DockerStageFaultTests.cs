@@ -37,6 +37,7 @@ public class DockerStageFaultTests
     [OneTimeTearDown]
     public void Cleanup()
     {
+        if (_docker.Length > 0) DockerTestImages.RemoveImages(_docker, _image, _rootImage);
         _client?.Dispose();
         _work?.Dispose();
     }
@@ -178,5 +179,37 @@ public class DockerStageFaultTests
         Assert.That((await zoneClient.Images.InspectImageAsync(zoneImage)).RepoDigests, Does.Contain(zoneImage), "pulled into the second zone");
         Assert.That(async () => await _client!.Images.InspectImageAsync(zoneImage), Throws.InstanceOf<DockerImageNotFoundException>(), "never into the first");
         Assert.That(await DockerTestImages.ContainersOf(zoneClient, delivery), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_registry_that_never_answers_fails_the_pull_at_its_deadline_as_an_outage()
+    {
+        // A listener that never accepts: the kernel completes the connection, nobody ever answers.
+        var hung = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        hung.Start();
+        try
+        {
+            var registry = $"127.0.0.1:{((System.Net.IPEndPoint)hung.LocalEndpoint).Port}";
+            using var zone = await ThrowAwayDockerd.StartAsync(registry);
+            var settings = DockerTestImages.Settings(zone.Endpoint, registry) with { PullTimeout = TimeSpan.FromSeconds(2) };
+            using var runner = new DockerStageRunner(settings, TimeProvider.System, Serilog.Core.Logger.None);
+            var image = $"{registry}/apps/hello@sha256:{new string('a', 64)}";
+            var started = DateTime.UtcNow;
+            var result = await runner.RunAsync(new DockerRunRequest
+            {
+                DeliveryId = NewDelivery(),
+                Stage = "vorpruefung",
+                App = new("app", image),
+                Test = new("acceptance", image),
+            }, CancellationToken.None);
+            Assert.That(result.Code, Is.EqualTo(DockerCodes.Pull), result.Message);
+            Assert.That(result.Message, Does.Contain("did not finish within 2 s"));
+            Assert.That(result.IsTransient, Is.True, "a hung registry is our outage");
+            Assert.That(DateTime.UtcNow - started, Is.LessThan(TimeSpan.FromSeconds(20)));
+        }
+        finally
+        {
+            hung.Stop();
+        }
     }
 }

@@ -36,6 +36,7 @@ public class DockerStageHardeningTests
     [OneTimeTearDown]
     public void Cleanup()
     {
+        if (_docker.Length > 0) DockerTestImages.RemoveImages(_docker, _image);
         _client?.Dispose();
         _work?.Dispose();
     }

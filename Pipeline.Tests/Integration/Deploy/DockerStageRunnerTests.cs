@@ -42,6 +42,7 @@ public class DockerStageRunnerTests
     [OneTimeTearDown]
     public void Cleanup()
     {
+        if (_docker.Length > 0) DockerTestImages.RemoveImages(_docker, _image);
         _client?.Dispose();
         _work?.Dispose();
     }
@@ -208,5 +209,6 @@ public class DockerStageRunnerTests
         Assert.That(result.Of(DockerContainerRole.App)!.Health, Is.EqualTo("healthy"), "the image's healthcheck ran");
         Assert.That(DateTime.UtcNow - started, Is.LessThan(TimeSpan.FromSeconds(25)), "at the stage's interval, not Docker's default of 30 s");
         await AssertNothingLeft(delivery);
+        DockerTestImages.RemoveImages(_docker, image);
     }
 }

@@ -79,4 +79,11 @@ internal static class DockerTestImages
     /// <summary>A healthcheck: an HTTP GET of <paramref name="path"/> on loopback answers 200.</summary>
     public static string[] HttpHealth(int port, string path) =>
         Sh($"printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc 127.0.0.1 {port} | /bin/busybox grep -q '200 OK'");
+
+    /// <summary>Removes the tests' image references from the shared engine (best effort, with the docker CLI; the layers are shared by all of them).</summary>
+    public static void RemoveImages(string endpoint, params string[] references)
+    {
+        foreach (var reference in references.Where(r => r.Length > 0))
+            Shell.Run("docker", ["-H", endpoint, "rmi", reference]);
+    }
 }
