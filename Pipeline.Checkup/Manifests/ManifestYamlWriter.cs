@@ -32,7 +32,8 @@ public static class ManifestYamlWriter
         {
             case ManifestScalar s:
                 if (!s.IsString)
-                    e.Emit(new Scalar(null, null, s.Value, ScalarStyle.Plain, true, false));
+                    // An empty plain scalar is null; the emitter would write '' (a string), so say null.
+                    e.Emit(new Scalar(null, null, s.Value.Length == 0 ? "null" : s.Value, ScalarStyle.Plain, true, false));
                 else
                     e.Emit(new Scalar(null, null, s.Value, s.Value.Contains('\n') && IsPrintable(s.Value) ? ScalarStyle.Literal : ScalarStyle.DoubleQuoted, false, true));
                 break;
@@ -54,7 +55,10 @@ public static class ManifestYamlWriter
     }
 
     /// <summary>Plain keys that a YAML 1.1 reader would take for something other than a string stay quoted.</summary>
-    private static bool NeedsQuoting(string key) => key.Length == 0 || new ManifestScalar(key, false).AsBool is not null || new ManifestScalar(key, false).IsNull;
+    private static bool NeedsQuoting(string key) =>
+        !PlainKey.IsMatch(key) || new ManifestScalar(key, false).AsBool is not null || new ManifestScalar(key, false).IsNull;
+
+    private static readonly System.Text.RegularExpressions.Regex PlainKey = new("^[A-Za-z0-9_][A-Za-z0-9_./-]*$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     // Literal blocks cannot carry trailing spaces on lines, tabs or control characters faithfully.
     private static bool IsPrintable(string v) => v.All(c => c == '\n' || (c >= ' ' && c != '\u007f')) && !v.Contains(" \n", StringComparison.Ordinal) && !v.StartsWith(' ');

@@ -32,6 +32,7 @@ public static class DeploymentSpecParser
     private static readonly Regex CpuPattern = new(@"^([0-9]{1,6}m|[0-9]{1,4}(\.[0-9]{1,3})?)$", RegexOptions.CultureInvariant);
     private static readonly Regex MemoryPattern = new("^[0-9]{1,7}(Ki|Mi|Gi|Ti|k|M|G|T)?$", RegexOptions.CultureInvariant);
     private static readonly Regex EnvName = new("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant);
+    private static readonly Regex ReplicasPattern = new("^(0|[1-9][0-9]{0,3})$", RegexOptions.CultureInvariant);
     private static readonly Regex DurationPattern = new("^([0-9]{1,5})(s|m|h)$", RegexOptions.CultureInvariant);
 
     /// <summary>Parses the section; problems go to the reader's error list. Null when there were any.</summary>
@@ -131,8 +132,9 @@ public static class DeploymentSpecParser
     /// <summary>Why <paramref name="value"/> is not valid for a parameter of <paramref name="kind"/>, or null when it is.</summary>
     public static string? CheckValue(ParameterKind kind, string value) => kind switch
     {
-        ParameterKind.Replicas => int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n <= 1000 && value.Length <= 4
-            ? null : $"'{Short(value)}' is not a number of replicas (0 to 1000)",
+        // No leading zeros: kubectl's YAML 1.1 reader takes 010 for octal 8.
+        ParameterKind.Replicas => ReplicasPattern.IsMatch(value) && int.Parse(value, CultureInfo.InvariantCulture) <= 1000
+            ? null : $"'{Short(value)}' is not a number of replicas (0 to 1000, no leading zeros)",
         ParameterKind.Cpu => CpuPattern.IsMatch(value) ? null : $"'{Short(value)}' is not a CPU quantity (e.g. 250m, 1, 1.5)",
         ParameterKind.Memory => MemoryPattern.IsMatch(value) ? null : $"'{Short(value)}' is not a memory quantity (e.g. 256Mi, 1Gi)",
         ParameterKind.Config => value.Length <= 4096 && value.All(c => c == '\n' || c == '\t' || (c >= ' ' && c != '\u007f'))

@@ -100,3 +100,64 @@ public class ManifestYamlTests
         Assert.That(ManifestYamlWriter.Write(again), Is.EqualTo(text), "writing is stable");
     }
 }
+
+public class ManifestMutationTests
+{
+    /// <summary>Mangled manifests only ever produce violations: no exception escapes the reader or the checker.</summary>
+    [Test]
+    public void Random_mutations_of_manifests_never_throw()
+    {
+        var seeds = new[] { ManifestTestData.GoodDeployment, ManifestTestData.EveryControlBroken, ManifestTestData.GoodIngress, ManifestTestData.GoodConfigMap };
+        var pieces = new[] { ":", "-", " ", "\n", "[", "]", "{", "}", "&a", "*a", "!!", "'", "\"", "null", "~", "0", "- x", "? ", "|", ">", "\t", "---\n", "<<: " };
+        var random = new Random(20261201);
+        var violations = 0;
+        for (var i = 0; i < 1000; i++)
+        {
+            var text = seeds[i % seeds.Length].ToCharArray().ToList();
+            for (var m = random.Next(1, 4); m > 0; m--)
+            {
+                var at = random.Next(text.Count);
+                switch (random.Next(3))
+                {
+                    case 0: text.RemoveRange(at, Math.Min(random.Next(1, 8), text.Count - at)); break;
+                    case 1: text.InsertRange(at, pieces[random.Next(pieces.Length)]); break;
+                    default: (text[at], text[random.Next(text.Count)]) = (text[random.Next(text.Count)], text[at]); break;
+                }
+            }
+
+            var yaml = new string(text.ToArray());
+            var v = new List<ManifestViolation>();
+            try
+            {
+                var docs = ManifestYaml.Parse("m.yaml", yaml, v);
+                v.AddRange(ManifestChecker.Check(docs, ManifestPolicy.Restricted, new ImageRule.DeclaredNames(["web"])));
+                foreach (var d in docs)
+                {
+                    // What we write reads back to the same values, typed the same way.
+                    var written = ManifestYamlWriter.Write(d.Root);
+                    var again = ManifestYaml.Parse("w.yaml", written, v);
+                    Assert.That(again.Count == 1 && Canon(again[0].Root) == Canon(d.Root), $"mutation {i}: round trip differs\n{written}");
+                }
+            }
+            catch (Exception e) when (e is not AssertionException)
+            {
+                Assert.Fail($"mutation {i} threw {e.GetType().Name}: {e.Message}\n{yaml}");
+            }
+            violations += v.Count;
+        }
+        Assert.That(violations, Is.GreaterThan(1000), "the mutations do break things");
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex Typed = new(@"^[-+]?(\.?[0-9][0-9_.eE+:-]*|\.inf|\.Inf|\.INF|\.nan|\.NaN|\.NAN|0x[0-9a-fA-F_]+|0o?[0-7_]+|0b[01_]+)$");
+
+    /// <summary>Keys and values with the type a YAML 1.1 reader gives them (plain non-strings marked).</summary>
+    private static string Canon(ManifestNode n) => n switch
+    {
+        ManifestMapping m => "{" + string.Join(",", m.Entries.Select(e => e.Key.Value + "=" + Canon(e.Value))) + "}",
+        ManifestSequence q => "[" + string.Join(",", q.Items.Select(Canon)) + "]",
+        ManifestScalar { IsNull: true } => "null",
+        ManifestScalar { IsString: false } s when s.AsBool is not null || Typed.IsMatch(s.Value) => "p:" + s.Value,
+        ManifestScalar s => "s:" + s.Value,
+        _ => "?",
+    };
+}

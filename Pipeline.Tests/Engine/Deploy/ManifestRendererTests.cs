@@ -128,14 +128,14 @@ public class ManifestRendererTests
     {
         using var tree = Tree();
         var bad = new StageOverlay("Not_A_Namespace",
-            new Dictionary<string, string> { ["replicas"] = "-1", ["privileged"] = "true", ["memory"] = "lots" },
+            new Dictionary<string, string> { ["replicas"] = "010", ["privileged"] = "true", ["memory"] = "lots" },
             new Dictionary<string, string> { ["delivery.pipeline.example/delivery"] = "forged" });
         var pinned = new Dictionary<string, string>(Pinned) { ["web"] = "127.0.0.1:5000/abnahme/acme/web:latest" };
         var e = Assert.Throws<PipelineException>(() => ManifestRenderer.Render(Spec(tree), tree.Path, bad, pinned, Delivery))!;
         Assert.That(e.Code, Is.EqualTo(ManifestRenderer.OverlayInvalid));
         Assert.That(e.Message, Does.Contain("namespace 'Not_A_Namespace'")
             .And.Contain("parameter 'privileged' is not declared by the delivery")
-            .And.Contain("parameter 'replicas': '-1' is not a number of replicas")
+            .And.Contain("parameter 'replicas': '010' is not a number of replicas (0 to 1000, no leading zeros)")
             .And.Contain("parameter 'memory': 'lots' is not a memory quantity")
             .And.Contain("uses the engine's prefix")
             .And.Contain("image 'web' is not pinned by digest"));
