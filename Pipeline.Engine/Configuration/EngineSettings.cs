@@ -36,6 +36,9 @@ public sealed record EngineSettings(
 
     /// <summary>engine.yaml <c>notifications:</c>: webhooks told about pending Freigaben, failed stages, promotions, refusals and withdrawals.</summary>
     public Notifications.NotificationSettings Notifications { get; init; } = Pipeline.Engine.Notifications.NotificationSettings.None;
+
+    /// <summary>engine.yaml <c>cluster:</c>: the Quartz cluster the daemons on this database form.</summary>
+    public Cluster.ClusterSettings Cluster { get; init; } = Pipeline.Engine.Cluster.ClusterSettings.Default;
 }
 
 /// <summary><c>audit: { apiTokensFile }</c>: the file listing the SHA-256 hashes of the auditors' API tokens (no file: the API refuses to start).</summary>
@@ -171,6 +174,7 @@ public static class EngineSettingsLoader
         }
 
         var notifications = Notifications.NotificationSettings.Parse(root, baseDir);
+        var cluster = Cluster.ClusterSettings.Parse(root);
 
         var clamd = root.Mapping("clamd", required: true);
         IReadOnlyList<string> endpoints = [];
@@ -230,6 +234,7 @@ public static class EngineSettingsLoader
             People = people ?? Approvals.PeopleDirectory.Empty,
             PeopleFile = peopleFile,
             Notifications = notifications,
+            Cluster = cluster,
         };
     }
 
