@@ -22,9 +22,10 @@ public sealed record ClusterSettings(string Name, string? NodeId, TimeSpan Check
     /// <summary>
     /// The longest time from a node's death (kill -9, power loss) until another node has started its
     /// work: its last check-in may be one interval old, the others wait for the threshold past it,
-    /// and the node that notices checks in once per interval.
+    /// the node that notices checks in once per interval, and a node looks for due triggers once per
+    /// interval (Quartz's idle wait is set to it). Defaults: 3 × 5 s + 10 s = 25 s.
     /// </summary>
-    public TimeSpan TakeoverBound => CheckinInterval + CheckinMisfireThreshold + CheckinInterval;
+    public TimeSpan TakeoverBound => 3 * CheckinInterval + CheckinMisfireThreshold;
 
     /// <summary>
     /// Parses <c>cluster: { name, nodeId, checkinIntervalSeconds, checkinMisfireThresholdSeconds, misfireThresholdSeconds, threads }</c>,

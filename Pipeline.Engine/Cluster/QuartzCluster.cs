@@ -32,6 +32,8 @@ public static class QuartzCluster
             {
                 o.InstanceName = cluster.Name;
                 if (cluster.NodeId is { } node) o.InstanceId = node;
+                // Triggers written by other nodes and clients wake no one here: look this often.
+                o.IdleWaitTime = cluster.CheckinInterval;
                 // SIGTERM: running passes are asked to stop and waited for; a pass that stops by
                 // throwing OperationCanceledException is handed back as a recovery trigger (below).
                 o.ShutdownJobInterruption = ShutdownJobInterruption.WhenWaitingForJobs;
@@ -120,5 +122,39 @@ public static class QuartzCluster
             .Build();
         await scheduler.ScheduleJob(trigger, new ScheduleJobOptions(), ct).ConfigureAwait(false);
         return key;
+    }
+}
+
+/// <summary>
+/// Asks a running cluster for work from outside a daemon (the CLI's <c>pipeline trigger</c>, the
+/// portal): a client scheduler on the same job store that is never started, so it only writes
+/// triggers; one of the daemons fires each.
+/// </summary>
+public static class ClusterClient
+{
+    /// <summary>
+    /// A pass of <paramref name="pipeline"/> on one node of the cluster, as soon as one is free
+    /// (after the pass running now, if one runs). Throws <c>CLUSTER-NO-JOB</c> when no daemon of
+    /// the cluster has stored the pipeline's job yet.
+    /// </summary>
+    public static async Task<TriggerKey> RunNowAsync(Hosting.PipelineEngine engine, string pipeline, string requestedBy, CancellationToken ct)
+    {
+        engine.Pipeline(pipeline);
+        var services = new ServiceCollection();
+        services.AddLogging();
+        QuartzCluster.AddClusteredQuartz(services, engine.Settings.Cluster, engine.Ledger.DataSource);
+        await using var provider = services.BuildServiceProvider();
+        var scheduler = await provider.GetRequiredService<ISchedulerFactory>().GetScheduler(ct).ConfigureAwait(false);
+        try
+        {
+            if (!await scheduler.Exists(QuartzCluster.JobKeyFor(pipeline), ct).ConfigureAwait(false))
+                throw new PipelineException("CLUSTER-NO-JOB",
+                    $"no daemon of cluster '{engine.Settings.Cluster.Name}' has stored a job for pipeline '{pipeline}' yet; start 'pipeline daemon' (with the same cluster.name) first, or use 'pipeline run'");
+            return await QuartzCluster.RunNowAsync(scheduler, pipeline, "run now, requested by " + requestedBy, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await scheduler.Shutdown(false, CancellationToken.None).ConfigureAwait(false);
+        }
     }
 }
