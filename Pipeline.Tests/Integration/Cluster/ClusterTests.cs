@@ -78,6 +78,13 @@ public class ClusterTests : DeliveryFixture
             }
         }
 
+        // A killed node's work folder is on its own disk: it removes it on its next pass of the pipeline.
+        foreach (var node in new[] { "a", "b" })
+        {
+            await using var engine = await PipelineEngine.StartAsync(nodes.Config(node), TimeProvider.System, Serilog.Core.Logger.None, default);
+            Assert.That((await engine.Runner.RunOnceAsync(engine.Pipeline(s.Name), default)).Deliveries, Is.Empty, "every tag was delivered by the daemons");
+        }
+
         Assert.That(killed, Has.Count.EqualTo(2));
         Assert.That(killed, Has.All.StartsWith("a: exit 137").Or.StartsWith("b: exit 137"), "both kills were kill -9");
         await nodes.AssertExactlyOnceAsync(tags, "a", "b");

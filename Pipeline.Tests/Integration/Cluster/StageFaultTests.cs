@@ -72,6 +72,10 @@ public class StageFaultTests : DeliveryFixture
             Assert.That((last.Stage, last.ReasonCode), Is.EqualTo((StaleDeliveries.InterruptedStage, StaleDeliveries.Code)), "the cut-off attempt is recorded as interrupted");
         }
 
+        // The killed node, started again, removes the work folder it left (the other node cannot reach its disk).
+        Assert.That(Directory.GetDirectories(Path.Combine(nodes.WorkDir("a"), "runs")), Has.Length.EqualTo(1), "the killed node left its work folder");
+        await using (var restarted = await PipelineEngine.StartAsync(nodes.Config("a"), TimeProvider.System, Serilog.Core.Logger.None, default))
+            Assert.That((await restarted.Runner.RunOnceAsync(restarted.Pipeline(s.Name), default)).Deliveries, Is.Empty);
         await nodes.AssertExactlyOnceAsync(["v1.0.0"], "a", "b");
         // Every stage's attestation is attached to the image exactly once, also after a resumed acceptance.
         var accepted = rows.Single(r => r.Status == DeliveryStatus.Accepted);
