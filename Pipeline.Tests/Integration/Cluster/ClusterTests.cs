@@ -18,65 +18,10 @@ public class ClusterTests : DeliveryFixture
     public async Task Two_daemons_deliver_a_stream_of_tags_exactly_once_while_nodes_are_killed_and_restarted()
     {
         var s = NewScenario(schedule: "0/2 * * * * ?");
-        var tags = new List<string>();
-        void Publish(string version)
-        {
-            s.WriteGoodDelivery(version);
-            s.Publish("v" + version);
-            tags.Add("v" + version);
-        }
-
-        Publish("1.0.0");
-        Publish("1.0.1");
-        Publish("1.0.2");
         var nodes = new ClusterNodes(s);
-        var killsLeft = 2;
-        Func<string, bool> KillInTheMiddleOfADelivery()
-        {
-            var mine = 0;
-            return line => line.Contains(" Stage scan passed", StringComparison.Ordinal) && Volatile.Read(ref mine) == 0
-                           && Interlocked.Decrement(ref killsLeft) >= 0 && Interlocked.Exchange(ref mine, 1) == 0;
-        }
-
-        var running = new Dictionary<string, EngineProcess>
-        {
-            ["a"] = nodes.Start("a", KillInTheMiddleOfADelivery(), p => p.KillHard()),
-            ["b"] = nodes.Start("b", KillInTheMiddleOfADelivery(), p => p.KillHard()),
-        };
-        var killed = new List<string>();
-        var ledger = new LedgerStore(Harness.Database.DataSource(), TimeProvider.System);
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        try
-        {
-            while (true)
-            {
-                foreach (var (node, p) in running.ToList().Where(n => n.Value.HasExited))
-                {
-                    killed.Add($"{node}: exit {p.ExitCode}\n{p.Log}");
-                    p.Dispose();
-                    // Restarted at once: the restarted node joins the cluster again.
-                    running[node] = nodes.Start(node, KillInTheMiddleOfADelivery(), x => x.KillHard());
-                    if (killed.Count == 1) Publish("1.0.3");
-                }
-
-                var accepted = 0;
-                foreach (var tag in tags)
-                    accepted += (await ledger.FindDeliveriesAsync(s.Name, tag, default)).Count(r => r.Status == DeliveryStatus.Accepted) > 0 ? 1 : 0;
-                if (accepted == tags.Count && killed.Count == 2) break;
-                if (DateTime.UtcNow > deadline)
-                    Assert.Fail($"{accepted} of {tags.Count} tags accepted, {killed.Count} kills after 120 s\n--- a:\n{running["a"].Log}\n--- b:\n{running["b"].Log}\n--- killed:\n{string.Join("\n---\n", killed)}");
-                await Task.Delay(200);
-            }
-        }
-        finally
-        {
-            foreach (var p in running.Values.Where(p => !p.HasExited)) p.Signal("TERM");
-            foreach (var p in running.Values)
-            {
-                await p.WaitAsync(TimeSpan.FromSeconds(45));
-                p.Dispose();
-            }
-        }
+        var result = await new ClusterStream(s, nodes).RunAsync(initialTags: 3, laterTags: 1, kills: 2, TimeSpan.FromSeconds(120));
+        var (tags, killed) = (result.Tags, result.KilledLogs);
+        TestContext.Out.WriteLine($"{tags.Count} tags, {killed.Count} kills in {result.Elapsed}; kill to next acceptance: {string.Join(", ", result.KillToNextAcceptance)}");
 
         // A killed node's work folder is on its own disk: it removes it on its next pass of the pipeline.
         foreach (var node in new[] { "a", "b" })
