@@ -47,10 +47,18 @@ public static class Daemon
             engine.Log.Information("SIGHUP received: stopping cleanly (the daemon does not reload its configuration; start it again to apply changes)");
             lifetime.StopApplication();
         });
-        engine.Log.Information("Daemon started as node {Node} of cluster {Cluster} (takeover bound {Bound}) with {Count} scheduled pipelines: {Pipelines}",
-            await scheduler.GetSchedulerInstanceId(ct).ConfigureAwait(false), cluster.Name, cluster.TakeoverBound,
-            engine.Pipelines.Count(p => p.Schedule is not null), engine.Pipelines.Where(p => p.Schedule is not null).Select(p => $"{p.Name} ({p.Schedule})"));
-        await host.RunAsync(CancellationToken.None).ConfigureAwait(false);
+        engine.Log.Information("Daemon started with {Count} scheduled pipelines: {Pipelines}; node {Node} of cluster {Cluster} (takeover bound {Bound})",
+            engine.Pipelines.Count(p => p.Schedule is not null), engine.Pipelines.Where(p => p.Schedule is not null).Select(p => $"{p.Name} ({p.Schedule})"),
+            await scheduler.GetSchedulerInstanceId(ct).ConfigureAwait(false), cluster.Name, cluster.TakeoverBound);
+        try
+        {
+            await host.RunAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // Stopped while starting (a signal right at start): the scheduler's start was cancelled, nothing ran.
+        }
+
         engine.Log.Information("Daemon stopped");
         return 0;
     }
