@@ -18,7 +18,7 @@ public class ClusterSettingsTests
               connectionString: "Host=x;Username=y"
             clamd:
               endpoints: [tcp://127.0.0.1:3310]
-              limits: {"{"} maxFileSize: 10M, maxScanSize: 40M, maxRecursion: 5, maxFiles: 300, streamMaxLength: 20M {"}"}
+              limits: {"{"} maxFileSize: 10MiB, maxScanSize: 40MiB, maxRecursion: 5, maxFiles: 300, streamMaxLength: 20MiB {"}"}
             registry:
               url: http://127.0.0.1:5000
             internalGit:
