@@ -44,6 +44,9 @@ public sealed class ClusterStream(Scenario s, ClusterNodes nodes)
             p.KillHard();
         }
 
+        var ledger = new LedgerStore(s.Harness.Database.DataSource(), TimeProvider.System);
+        // The schema first: the loop below reads the deliveries table before a daemon has migrated it.
+        await ledger.MigrateAsync(default);
         var running = new Dictionary<string, EngineProcess>
         {
             ["a"] = nodes.Start("a", KillInTheMiddleOfADelivery(), Kill),
@@ -51,7 +54,6 @@ public sealed class ClusterStream(Scenario s, ClusterNodes nodes)
         };
         var killed = new List<string>();
         var acceptedAt = new Dictionary<string, TimeSpan>();
-        var ledger = new LedgerStore(s.Harness.Database.DataSource(), TimeProvider.System);
         try
         {
             while (true)

@@ -18,7 +18,7 @@ done
 result=$(mktemp)
 trap 'rm -f "$result"' EXIT
 export PIPELINE_BENCH_TAGS=$tags PIPELINE_BENCH_LATER_TAGS=$later PIPELINE_BENCH_KILLS=$kills PIPELINE_BENCH_RESULT=$result
-"$REPO_ROOT/scripts/test.sh" --filter "FullyQualifiedName~ClusterStreamBench" >"$result.log" 2>&1 || { tail -60 "$result.log" >&2; rm -f "$result.log"; exit 1; }
+"$REPO_ROOT/scripts/test.sh" --filter "FullyQualifiedName~ClusterStreamBench" >"$result.log" 2>&1 || { tail -150 "$result.log" >&2; rm -f "$result.log"; exit 1; }
 rm -f "$result.log"
 [[ -s $result ]] || { echo "the benchmark test did not run (explicit tests need the filter)" >&2; exit 1; }
 cat "$result"
