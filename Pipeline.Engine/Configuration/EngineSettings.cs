@@ -36,6 +36,12 @@ public sealed record EngineSettings(
 
     /// <summary>engine.yaml <c>notifications:</c>: webhooks told about pending Freigaben, failed stages, promotions, refusals and withdrawals.</summary>
     public Notifications.NotificationSettings Notifications { get; init; } = Pipeline.Engine.Notifications.NotificationSettings.None;
+
+    /// <summary>engine.yaml <c>metrics: { listen }</c>: health and Prometheus metrics of the daemon (null: not served).</summary>
+    public MetricsSettings? Metrics { get; init; }
+
+    /// <summary>engine.yaml <c>logging: { format }</c>.</summary>
+    public LoggingSettings Logging { get; init; } = LoggingSettings.Default;
 }
 
 /// <summary><c>audit: { apiTokensFile }</c>: the file listing the SHA-256 hashes of the auditors' API tokens (no file: the API refuses to start).</summary>
@@ -217,6 +223,7 @@ public static class EngineSettingsLoader
             git.Done();
         }
 
+        var (metrics, logging) = OperationsSettingsParser.Parse(root);
         root.Done();
         if (errors.Any) return null;
         return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile) { MigrationConnectionString = migConn, MigrationPasswordFile = migPwFile },
@@ -230,6 +237,8 @@ public static class EngineSettingsLoader
             People = people ?? Approvals.PeopleDirectory.Empty,
             PeopleFile = peopleFile,
             Notifications = notifications,
+            Metrics = metrics,
+            Logging = logging,
         };
     }
 
@@ -288,8 +297,9 @@ public static class EngineSettingsLoader
     {
         var s = m.String(key, required);
         if (s is null) return null;
-        var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, s));
-        if (!File.Exists(full)) m.KeyError(key, $"file '{full}' named by '{key}' does not exist");
+        var (full, problem) = Credentials.Resolve(s, baseDir);
+        if (full is null) m.KeyError(key, problem!);
+        else if (!File.Exists(full)) m.KeyError(key, $"file '{full}' named by '{key}' does not exist");
         return full;
     }
 

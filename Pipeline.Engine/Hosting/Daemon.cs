@@ -36,8 +36,11 @@ public static class Daemon
             }
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+        builder.Services.AddSystemd(); // Type=notify: READY=1 once started, STOPPING=1 on stop (no-op outside systemd)
 
         using var host = builder.Build();
+        using var reload = ConfigWatcher.Start(engine); // pipeline definitions and people: validated whole, applied or refused whole
+        await using var operations = await Observability.OperationsServer.StartIfConfiguredAsync(engine, Observability.DaemonProbes.SchedulerRunning(host.Services), ct).ConfigureAwait(false);
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         // Running passes learn of the stop at once (Quartz would only wait for them).
         using var onStopping = lifetime.ApplicationStopping.Register(() => { try { stopping.Cancel(); } catch (ObjectDisposedException) { } });
