@@ -24,7 +24,9 @@ public sealed record ReloadOutcome(bool Applied, IReadOnlyList<string> Errors, i
 /// </summary>
 public sealed class ConfigWatcher : IDisposable
 {
-    private static readonly Meter Meter = new("Pipeline.Engine.Reload");
+    public const string MeterName = "Pipeline.Engine.Reload";
+
+    private static readonly Meter Meter = new(MeterName);
     private static readonly Counter<long> Reloads = Meter.CreateCounter<long>("pipeline.config.reloads", "{reload}", "Configuration changes seen, by result (applied, refused)");
 
     private readonly EngineSettings _settings;

@@ -55,7 +55,7 @@ public sealed class OperationsServer : IAsyncDisposable
             k.Listen(metrics.Listen);
         });
         builder.Services.AddOpenTelemetry().WithMetrics(b => b
-            .AddMeter(EngineMetrics.MeterName, ClamdMetrics.MeterName, OperationsGauges.MeterName)
+            .AddMeter(EngineMetrics.MeterName, ClamdMetrics.MeterName, OperationsGauges.MeterName, ConfigWatcher.MeterName)
             .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         var app = builder.Build();
         app.Use(async (ctx, next) =>
