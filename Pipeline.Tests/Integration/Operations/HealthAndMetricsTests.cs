@@ -126,6 +126,45 @@ public class HealthAndMetricsTests : DeliveryFixture
         Assert.That(json.GetProperty("failing").EnumerateArray().Select(e => e.GetString()), Is.EqualTo(new[] { "scheduler" }), json.ToString());
     }
 
+    [Test]
+    public async Task The_daemon_serves_readiness_with_its_running_scheduler_and_stops_serving_when_it_stops()
+    {
+        var s = Harness.NewScenario();
+        s.WriteDefinition();
+        ServeMetrics(s);
+        var sink = new CapturingSink();
+        await using var engine = await PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, sink.Logger(), default);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var daemon = Daemon.RunAsync(engine, cts.Token);
+
+        string? address = null;
+        var until = DateTime.UtcNow.AddSeconds(60);
+        while (address is null)
+        {
+            Assert.That(daemon.IsCompleted, Is.False, "the daemon stopped: " + string.Join("\n", sink.Lines));
+            if (DateTime.UtcNow > until) Assert.Fail("the daemon never logged its health and metrics address");
+            address = sink.Lines.Select(l => Regex.Match(l, @"Health and metrics listening on ""?(http://127\.0\.0\.1:\d+)")).FirstOrDefault(m => m.Success)?.Groups[1].Value;
+            if (address is null) await Task.Delay(100);
+        }
+
+        JsonElement json = default;
+        until = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            using var r = await Http.GetAsync(address + "/health/ready");
+            json = JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.Clone();
+            if (r.StatusCode == HttpStatusCode.OK) break;
+            if (DateTime.UtcNow > until) Assert.Fail("the daemon never became ready: " + json);
+            await Task.Delay(200);
+        }
+
+        var scheduler = json.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "scheduler");
+        Assert.That(scheduler.GetProperty("ok").GetBoolean(), Is.True);
+        await cts.CancelAsync();
+        Assert.That(await daemon, Is.Zero);
+        Assert.That(async () => await Http.GetAsync(address + "/health/live"), Throws.InstanceOf<HttpRequestException>(), "the port is closed with the daemon");
+    }
+
     private static async Task<(HttpStatusCode, JsonElement)> ReadyAsync(OperationsServer ops)
     {
         using var r = await Http.GetAsync(ops.Address + "/health/ready");
