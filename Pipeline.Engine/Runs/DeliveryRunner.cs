@@ -265,6 +265,10 @@ public sealed class DeliveryRunner(
             var cp = await ledger.CheckpointAsync(ct).ConfigureAwait(false);
             dlog.Information("Ledger checkpoint signed: size {TreeSize}, root {Root}", cp.TreeSize, Convert.ToHexStringLower(cp.RootHash));
         }
+        catch (PipelineException e) when (CheckpointSigner.IsRefusal(e.Code))
+        {
+            dlog.Error("SECURITY EVENT {Code}: the engine refused to sign a ledger checkpoint: {Error}; compare the database with the checkpoint folder ('pipeline audit verify')", e.Code, e.Message);
+        }
         catch (Exception e) when (e is Npgsql.NpgsqlException or IOException or PipelineException)
         {
             dlog.Error("Could not sign a ledger checkpoint: {Error}; run 'pipeline audit checkpoint'", e.Message);
