@@ -29,6 +29,7 @@ public sealed class PipelineEngine : IAsyncDisposable
         Runner = new DeliveryRunner(settings, Ledger, StagesFor, time, log);
         Lifecycle = new Lifecycle.LifecycleService(Ledger, new Lifecycle.LifecycleStore(dataSource), settings.People, pipelines, settings.Stages,
             new Lifecycle.PromotionStep(settings, log), VerifyChainAsync, time, log);
+        Lifecycle.Deployment = new Deploy.StageDeployment(settings, pipelines, time, log);
         Runner.OnAccepted = async (definition, report, ct) => await Lifecycle.OnAcceptedAsync(definition, report, ct).ConfigureAwait(false);
     }
 

@@ -147,6 +147,7 @@ public sealed partial class LifecycleService
     private static string? WaitingFor(DeliveryLifecycle d, StagePlan plan, PromotionRequest? q)
     {
         var next = d.StageIndex + 1 < plan.Stages.Count ? plan.Stages[d.StageIndex + 1] : null;
+        if (d.State is LifecycleState.InStage or LifecycleState.Final && StageBlock(d, plan) is { } blocked) return $"{blocked.Code}: {blocked.Message}";
         return d.State switch
         {
             LifecycleState.Accepted or LifecycleState.InStage when next is not null => $"a promotion request into {next.Name}",
