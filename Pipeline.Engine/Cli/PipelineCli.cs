@@ -141,8 +141,9 @@ public static class PipelineCli
 
     internal static async Task<PipelineEngine> Start(string? config, bool json, CancellationToken ct)
     {
-        var log = Logging.Create(json);
-        return await PipelineEngine.StartAsync(ResolveConfig(config), TimeProvider.System, log, ct).ConfigureAwait(false);
+        var path = ResolveConfig(config);
+        var log = Logging.Create(Logging.FormatFor(json, path), null);
+        return await PipelineEngine.StartAsync(path, TimeProvider.System, log, ct).ConfigureAwait(false);
     }
 
     internal static string ResolveConfig(string? option)

@@ -42,6 +42,12 @@ public sealed record EngineSettings(
 
     /// <summary>What these settings were read for; with <see cref="ConfigScope.Audit"/> <see cref="Clamd"/>, <see cref="Registry"/> and <see cref="InternalGit"/> were not read (placeholders).</summary>
     public ConfigScope Scope { get; init; } = ConfigScope.Engine;
+
+    /// <summary>engine.yaml <c>metrics: { listen }</c>: health and Prometheus metrics of the daemon (null: not served).</summary>
+    public MetricsSettings? Metrics { get; init; }
+
+    /// <summary>engine.yaml <c>logging: { format }</c>.</summary>
+    public LoggingSettings Logging { get; init; } = LoggingSettings.Default;
 }
 
 /// <summary>What a command needs of engine.yaml: everything (the engine), or only the database, ledger, keys and audit settings (auditors).</summary>
@@ -238,6 +244,7 @@ public static class EngineSettingsLoader
             git.Done();
         }
 
+        var (metrics, logging) = OperationsSettingsParser.Parse(root);
         root.Done();
         if (errors.Any) return null;
         return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile) { MigrationConnectionString = migConn, MigrationPasswordFile = migPwFile },
@@ -252,6 +259,8 @@ public static class EngineSettingsLoader
             PeopleFile = peopleFile,
             Notifications = notifications,
             Cluster = cluster,
+            Metrics = metrics,
+            Logging = logging,
         };
     }
 
@@ -267,6 +276,7 @@ public static class EngineSettingsLoader
         _ = root.Mapping("clamd");
         _ = root.Mapping("registry");
         _ = root.Mapping("internalGit");
+        var (metrics, logging) = OperationsSettingsParser.Parse(root);
         root.Done();
         if (errors.Any) return null;
         var notRead = new Uri("http://not-read-in-audit-scope.invalid/");
@@ -281,6 +291,8 @@ public static class EngineSettingsLoader
             PeopleFile = peopleFile,
             Notifications = notifications,
             Scope = ConfigScope.Audit,
+            Metrics = metrics,
+            Logging = logging,
         };
     }
 
@@ -339,8 +351,9 @@ public static class EngineSettingsLoader
     {
         var s = m.String(key, required);
         if (s is null) return null;
-        var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, s));
-        if (!File.Exists(full)) m.KeyError(key, $"file '{full}' named by '{key}' does not exist");
+        var (full, problem) = Credentials.Resolve(s, baseDir);
+        if (full is null) m.KeyError(key, problem!);
+        else if (!File.Exists(full)) m.KeyError(key, $"file '{full}' named by '{key}' does not exist");
         return full;
     }
 

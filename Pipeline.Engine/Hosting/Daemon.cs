@@ -32,11 +32,14 @@ public static class Daemon
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         QuartzCluster.AddClusteredQuartz(builder.Services, cluster, engine.Ledger.DataSource);
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+        builder.Services.AddSystemd(); // Type=notify: READY=1 once started, STOPPING=1 on stop (no-op outside systemd)
 
         using var host = builder.Build();
         var scheduler = await host.Services.GetRequiredService<ISchedulerFactory>().GetScheduler(ct).ConfigureAwait(false);
         await QuartzCluster.StoreSchedulesAsync(scheduler, engine.Pipelines, ct).ConfigureAwait(false);
 
+        using var reload = ConfigWatcher.Start(engine); // pipeline definitions and people: validated whole, applied or refused whole
+        await using var operations = await Observability.OperationsServer.StartIfConfiguredAsync(engine, Observability.DaemonProbes.SchedulerRunning(host.Services), ct).ConfigureAwait(false);
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         // A stop does not cancel passes itself: Quartz's shutdown asks them to stop, and hands each
         // one that stops back to the cluster as a recovery trigger (QuartzCluster).
