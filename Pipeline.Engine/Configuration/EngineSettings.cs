@@ -37,8 +37,17 @@ public sealed record EngineSettings(
     /// <summary>engine.yaml <c>notifications:</c>: webhooks told about pending Freigaben, failed stages, promotions, refusals and withdrawals.</summary>
     public Notifications.NotificationSettings Notifications { get; init; } = Pipeline.Engine.Notifications.NotificationSettings.None;
 
+    /// <summary>engine.yaml <c>cluster:</c>: the Quartz cluster the daemons on this database form.</summary>
+    public Cluster.ClusterSettings Cluster { get; init; } = Pipeline.Engine.Cluster.ClusterSettings.Default;
+
     /// <summary>What these settings were read for; with <see cref="ConfigScope.Audit"/> <see cref="Clamd"/>, <see cref="Registry"/> and <see cref="InternalGit"/> were not read (placeholders).</summary>
     public ConfigScope Scope { get; init; } = ConfigScope.Engine;
+
+    /// <summary>engine.yaml <c>metrics: { listen }</c>: health and Prometheus metrics of the daemon (null: not served).</summary>
+    public MetricsSettings? Metrics { get; init; }
+
+    /// <summary>engine.yaml <c>logging: { format }</c>.</summary>
+    public LoggingSettings Logging { get; init; } = LoggingSettings.Default;
 }
 
 /// <summary>What a command needs of engine.yaml: everything (the engine), or only the database, ledger, keys and audit settings (auditors).</summary>
@@ -186,6 +195,7 @@ public static class EngineSettingsLoader
         }
 
         var notifications = Notifications.NotificationSettings.Parse(root, baseDir);
+        var cluster = Cluster.ClusterSettings.Parse(root);
 
         if (scope == ConfigScope.Audit) return ParseAudit(root, errors, file, pipelines, work, conn, pwFile, migConn, migPwFile, attestation, checkpointDir, origin, apiTokensFile, stages, people, peopleFile, notifications);
 
@@ -234,6 +244,7 @@ public static class EngineSettingsLoader
             git.Done();
         }
 
+        var (metrics, logging) = OperationsSettingsParser.Parse(root);
         root.Done();
         if (errors.Any) return null;
         return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile) { MigrationConnectionString = migConn, MigrationPasswordFile = migPwFile },
@@ -247,6 +258,9 @@ public static class EngineSettingsLoader
             People = people ?? Approvals.PeopleDirectory.Empty,
             PeopleFile = peopleFile,
             Notifications = notifications,
+            Cluster = cluster,
+            Metrics = metrics,
+            Logging = logging,
         };
     }
 
@@ -262,6 +276,7 @@ public static class EngineSettingsLoader
         _ = root.Mapping("clamd");
         _ = root.Mapping("registry");
         _ = root.Mapping("internalGit");
+        var (metrics, logging) = OperationsSettingsParser.Parse(root);
         root.Done();
         if (errors.Any) return null;
         var notRead = new Uri("http://not-read-in-audit-scope.invalid/");
@@ -276,6 +291,8 @@ public static class EngineSettingsLoader
             PeopleFile = peopleFile,
             Notifications = notifications,
             Scope = ConfigScope.Audit,
+            Metrics = metrics,
+            Logging = logging,
         };
     }
 
@@ -334,8 +351,9 @@ public static class EngineSettingsLoader
     {
         var s = m.String(key, required);
         if (s is null) return null;
-        var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, s));
-        if (!File.Exists(full)) m.KeyError(key, $"file '{full}' named by '{key}' does not exist");
+        var (full, problem) = Credentials.Resolve(s, baseDir);
+        if (full is null) m.KeyError(key, problem!);
+        else if (!File.Exists(full)) m.KeyError(key, $"file '{full}' named by '{key}' does not exist");
         return full;
     }
 

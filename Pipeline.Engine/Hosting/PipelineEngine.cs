@@ -50,8 +50,17 @@ public sealed class PipelineEngine : IAsyncDisposable
         return steps.Any(s => s.Record.Stage == "push" && s.Record.Verdict == "passed") ? null : "the log holds no passed push for this delivery";
     }
 
-    public EngineSettings Settings { get; }
-    public IReadOnlyList<PipelineDefinition> Pipelines { get; }
+    public EngineSettings Settings { get; private set; }
+    public IReadOnlyList<PipelineDefinition> Pipelines { get; private set; }
+
+    /// <summary>Takes a reloaded configuration into use whole (<see cref="ConfigWatcher"/> validated it): the next pass and every new request see it.</summary>
+    public void Apply(ConfigSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        Lifecycle.Reload(snapshot.People, snapshot.Pipelines);
+        Settings = Settings with { People = snapshot.People };
+        Pipelines = snapshot.Pipelines;
+    }
     public LedgerStore Ledger { get; }
     public DeliveryRunner Runner { get; }
     public TimeProvider Time { get; }
@@ -176,7 +185,7 @@ public sealed class PipelineEngine : IAsyncDisposable
         Pipelines.FirstOrDefault(p => p.Name == name)
         ?? throw new PipelineException("RUN-UNKNOWN-PIPELINE", $"no pipeline named '{name}' in {Settings.PipelinesDir}; known: {string.Join(", ", Pipelines.Select(p => p.Name))}");
 
-    private IReadOnlyList<IStage> StagesFor(PipelineDefinition definition) =>
+    private IReadOnlyList<IStage> StagesFor(PipelineDefinition definition) => Observability.MeteredStage.Wrap(
     [
         new FetchStage(ExportLimits.Default),
         new VerifyStage(),
@@ -184,7 +193,7 @@ public sealed class PipelineEngine : IAsyncDisposable
         new PublishStage(),
         new BuildStage(),
         new PushStage(),
-    ];
+    ]);
 
     public async ValueTask DisposeAsync()
     {

@@ -195,6 +195,7 @@ public static class LedgerSchema
             );
             create index lifecycle_approvals_request on lifecycle_approvals (request_id, given_at);
             """),
+        (7, Cluster.QuartzSchema.MigrationSql),
         (8, """
             -- Webhook cursors (Notifications/WebhookNotifier.cs): the last ledger seq each webhook has
             -- handled, shared by every engine process (portal, daemon) that sends for it.
@@ -296,6 +297,7 @@ public static class LedgerSchema
             grant select on schema_migrations to {r};
             revoke all on {string.Join(", ", LifecycleTables)} from {r};
             grant select, insert, update on {string.Join(", ", LifecycleTables)} to {r};
+            {Cluster.QuartzSchema.GrantSql(r)}
             """;
         await using var cmd = new NpgsqlCommand(sql, conn);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
