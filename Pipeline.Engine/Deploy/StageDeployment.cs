@@ -143,12 +143,13 @@ public sealed class StageDeployment(EngineSettings settings, IReadOnlyList<Pipel
         {
             ["deliveryCommit"] = tree.Commit,
             ["manifests"] = spec.Manifests.Folder,
-            ["rules"] = "pod-security restricted; allowed kinds " + string.Join(",", ManifestPolicy.Restricted.AllowedKinds),
+            ["rules"] = "pod-security restricted; allowed kinds " + string.Join(",", env.Rules.AllowedKinds)
+                        + (env.Rules.RequireReadOnlyRootFilesystem ? "; read-only root filesystem" : ""),
         };
         IReadOnlyList<ManifestViolation> violations;
         try
         {
-            violations = ManifestRenderer.Check(spec, tree.Root, names, ManifestPolicy.Restricted);
+            violations = ManifestRenderer.Check(spec, tree.Root, names, env.Rules);
         }
         catch (CheckupException e)
         {
@@ -181,7 +182,7 @@ public sealed class StageDeployment(EngineSettings settings, IReadOnlyList<Pipel
         RenderedManifests rendered;
         try
         {
-            rendered = ManifestRenderer.Render(spec, tree.Root, new StageOverlay(env.Namespace, env.Parameters, new Dictionary<string, string>()), pinned,
+            rendered = ManifestRenderer.Render(spec, tree.Root, new StageOverlay(env.Namespace, env.Parameters, new Dictionary<string, string>()) { Rules = env.Rules }, pinned,
                 new RenderedDelivery(d.DeliveryId, d.Pipeline, d.Tag, stage.Name));
         }
         catch (Exception e) when (e is CheckupException or PipelineException)

@@ -13,6 +13,13 @@ public abstract record StageEnvironment(IReadOnlyDictionary<string, string> Para
 
     /// <summary>Where the stage is, in words, for evidence and the board (never credentials).</summary>
     public abstract string Describe();
+
+    /// <summary>
+    /// The operator's manifest rules for this stage (<c>environment.rules</c>): the Pod Security
+    /// Standard "restricted" always applies; the operator picks the allowed kinds and whether a
+    /// read-only root filesystem is required.
+    /// </summary>
+    public Pipeline.Checkup.Manifests.ManifestPolicy Rules { get; init; } = Pipeline.Checkup.Manifests.ManifestPolicy.Restricted;
 }
 
 /// <summary>

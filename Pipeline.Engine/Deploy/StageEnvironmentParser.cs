@@ -30,6 +30,7 @@ namespace Pipeline.Engine.Deploy;
 ///   healthTimeout: 60s
 ///   testTimeout: 10m
 ///   parameters: { LOG_LEVEL: debug }
+///   rules: { allowedKinds: [Deployment, Service, ConfigMap], readOnlyRootFilesystem: true }   # both kinds; default: the restricted set
 /// </code>
 /// </summary>
 public static class StageEnvironmentParser
@@ -39,6 +40,7 @@ public static class StageEnvironmentParser
     private static readonly Regex Namespace = new("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant);
     private static readonly Regex ParameterName = new("^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", RegexOptions.CultureInvariant);
     private static readonly Regex Network = new("^[a-z0-9][a-z0-9_.-]{0,40}$", RegexOptions.CultureInvariant);
+    private static readonly Regex KindName = new("^[A-Z][A-Za-z0-9]{0,62}$", RegexOptions.CultureInvariant);
 
     /// <summary>The environment, or null when it has errors (added to <paramref name="m"/>'s errors).</summary>
     public static StageEnvironment? Parse(MappingReader m, string baseDir, bool checkFiles)
@@ -52,8 +54,29 @@ public static class StageEnvironmentParser
             null => null,
             _ => Unknown(m, kind),
         };
+        var rules = m.Mapping("rules") is { } r ? Rules(r) : null;
+        if (result is not null && rules is not null) result = result with { Rules = rules };
         m.Done();
         return m.Errors.All.Count > before ? null : result;
+    }
+
+    /// <summary><c>rules: { allowedKinds, readOnlyRootFilesystem }</c>; the Pod Security Standard "restricted" is not negotiable.</summary>
+    private static Pipeline.Checkup.Manifests.ManifestPolicy? Rules(MappingReader r)
+    {
+        var policy = Pipeline.Checkup.Manifests.ManifestPolicy.Restricted;
+        if (r.Has("allowedKinds"))
+        {
+            var kinds = r.StringList("allowedKinds");
+            if (kinds.Count == 0) r.KeyError("allowedKinds", $"'{r.Path}.allowedKinds' must list at least one kind", "e.g. [Deployment, Service, ConfigMap]");
+            foreach (var k in kinds.Where(k => !KindName.IsMatch(k) || k.EndsWith("List", StringComparison.Ordinal)))
+                r.KeyError("allowedKinds", $"'{r.Path}.allowedKinds' has '{k}', which is not a Kubernetes kind name (List kinds are never allowed)");
+            if (kinds.Distinct(StringComparer.Ordinal).Count() != kinds.Count) r.KeyError("allowedKinds", $"'{r.Path}.allowedKinds' lists a kind twice");
+            policy = policy with { AllowedKinds = kinds };
+        }
+
+        if (r.Bool("readOnlyRootFilesystem") is { } ro) policy = policy with { RequireReadOnlyRootFilesystem = ro };
+        r.Done();
+        return policy;
     }
 
     private static StageEnvironment? Unknown(MappingReader m, string kind)

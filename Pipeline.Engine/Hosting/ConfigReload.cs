@@ -63,18 +63,38 @@ public sealed class ConfigWatcher : IDisposable
     /// <summary>The last outcome (null until a change was seen).</summary>
     public ReloadOutcome? Last { get; private set; }
 
-    /// <summary>Starts watching <paramref name="engine"/>'s files; applies to the engine and, when given, the auditors' tokens of a running API.</summary>
-    public static ConfigWatcher Start(PipelineEngine engine, AuditApiTokens? liveTokens = null, TimeSpan? poll = null) =>
+    /// <summary>
+    /// Starts watching <paramref name="engine"/>'s files; applies to the engine and, when given, the
+    /// auditors' tokens of a running API and the schedules (<paramref name="reschedule"/>: the daemon
+    /// stores changed cron triggers in the cluster's job store).
+    /// </summary>
+    public static ConfigWatcher Start(PipelineEngine engine, AuditApiTokens? liveTokens = null, TimeSpan? poll = null,
+        Func<IReadOnlyList<PipelineDefinition>, Task>? reschedule = null) =>
         new(engine.Settings, s =>
         {
             var before = engine.Pipelines.ToDictionary(p => p.Name, p => p.Schedule, StringComparer.Ordinal);
             engine.Apply(s);
             var moved = s.Pipelines.Where(p => !before.TryGetValue(p.Name, out var old) || old != p.Schedule).Select(p => p.Name)
                 .Concat(before.Keys.Except(s.Pipelines.Select(p => p.Name), StringComparer.Ordinal)).ToList();
-            if (moved.Count > 0)
-                engine.Log.Warning("Pipelines {Pipelines} were added, removed or got a new schedule: their definitions are in use, but the daemon sets up schedules at start; restart it to schedule them", moved);
+            if (moved.Count > 0 && reschedule is null)
+                engine.Log.Warning("Pipelines {Pipelines} were added, removed or got a new schedule: their definitions are in use, but only a daemon schedules them", moved);
+            else if (moved.Count > 0)
+                Reschedule(engine, reschedule!, s.Pipelines, moved);
             if (liveTokens is not null && s.AuditTokens is not null) liveTokens.Replace(s.AuditTokens);
         }, engine.Log, engine.Time, poll ?? DefaultPoll);
+
+    private static void Reschedule(PipelineEngine engine, Func<IReadOnlyList<PipelineDefinition>, Task> reschedule, IReadOnlyList<PipelineDefinition> pipelines, List<string> moved)
+    {
+        try
+        {
+            reschedule(pipelines).GetAwaiter().GetResult();
+            engine.Log.Information("Schedules of {Pipelines} stored in the cluster's job store", moved);
+        }
+        catch (Exception e) when (e is Quartz.SchedulerException or Npgsql.NpgsqlException or InvalidOperationException)
+        {
+            engine.Log.Error("Could not store the new schedules of {Pipelines}: {Error}; they take effect when a daemon starts", moved, e.Message);
+        }
+    }
 
     private void Watch(string dir, string filter)
     {

@@ -38,7 +38,8 @@ public static class Daemon
         var scheduler = await host.Services.GetRequiredService<ISchedulerFactory>().GetScheduler(ct).ConfigureAwait(false);
         await QuartzCluster.StoreSchedulesAsync(scheduler, engine.Pipelines, ct).ConfigureAwait(false);
 
-        using var reload = ConfigWatcher.Start(engine); // pipeline definitions and people: validated whole, applied or refused whole
+        // Pipeline definitions and people: validated whole, applied or refused whole; changed schedules go to the cluster's store.
+        using var reload = ConfigWatcher.Start(engine, reschedule: p => QuartzCluster.StoreSchedulesAsync(scheduler, p, CancellationToken.None));
         await using var operations = await Observability.OperationsServer.StartIfConfiguredAsync(engine, Observability.DaemonProbes.SchedulerRunning(host.Services), ct).ConfigureAwait(false);
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         // A stop does not cancel passes itself: Quartz's shutdown asks them to stop, and hands each

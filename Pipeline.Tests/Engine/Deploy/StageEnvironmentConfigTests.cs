@@ -111,4 +111,42 @@ public class StageEnvironmentConfigTests
             Assert.That(errors.Any(e => e.Message.Contains("gitops or docker") && e.Message.Contains("kubernetes") && e.Line == 20), text);
         });
     }
+
+    [Test]
+    public void The_operator_sets_a_stages_manifest_rules_and_bad_rules_are_reported_with_their_line()
+    {
+        var (plan, errors) = Parse("""
+            stages:
+              - name: Abnahme
+                environment:
+                  kind: gitops
+                  repository: https://git.example/env/abnahme.git
+                  path: fv
+                  namespace: fv
+                  signingKey: keys/abnahme
+                  rules: { allowedKinds: [Deployment, Service], readOnlyRootFilesystem: false }
+              - name: Produktion
+                environment: { kind: gitops, repository: "https://git.example/env/prod.git", path: fv, namespace: fv, signingKey: /keys/prod }
+            """);
+        Assert.That(errors, Is.Empty, string.Join("\n", errors));
+        var rules = plan!.Stages[0].Environment!.Rules;
+        Assert.That((rules.AllowedKinds, rules.RequireReadOnlyRootFilesystem), Is.EqualTo((new[] { "Deployment", "Service" }, false)));
+        Assert.That(plan.Stages[1].Environment!.Rules, Is.EqualTo(Pipeline.Checkup.Manifests.ManifestPolicy.Restricted), "no rules: the restricted default");
+
+        (plan, errors) = Parse("""
+            stages:
+              - name: Abnahme
+                environment:
+                  kind: docker
+                  endpoint: unix:///run/docker.sock
+                  rules:
+                    allowedKinds: [Deployment, PodList, "not a kind", Deployment]
+                    privileged: true
+            """);
+        Assert.That(plan, Is.Null);
+        var text = string.Join("\n", errors);
+        Assert.That(errors.Count(e => e.Message.Contains("allowedKinds") && e.Line == 7), Is.EqualTo(3), text);
+        Assert.That(errors.Any(e => e.Message.Contains("PodList") && e.Message.Contains("List kinds are never allowed")), text);
+        Assert.That(errors.Any(e => e.Message.Contains("unknown key") && e.Message.Contains("privileged") && e.Line == 8), "Pod Security restricted cannot be switched off: " + text);
+    }
 }

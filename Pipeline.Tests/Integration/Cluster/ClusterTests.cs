@@ -71,6 +71,30 @@ public class ClusterTests : DeliveryFixture
         await nodes.AssertExactlyOnceAsync(["v1.0.0"], "a", "b");
     }
 
+    [Test]
+    [CancelAfter(90_000)]
+    public async Task A_schedule_added_to_a_pipeline_definition_while_the_daemon_runs_is_stored_in_the_cluster_and_fires()
+    {
+        var s = NewScenario(schedule: null);
+        s.WriteGoodDelivery();
+        s.Publish("v1.0.0");
+        var nodes = new ClusterNodes(s);
+        using var a = nodes.Start("a");
+        await WaitUntilAsync(() => a.Log.Contains("Daemon started"), "the daemon started", a);
+        Assert.That(await CountAsync($"select count(*) from quartz.qrtz_cron_triggers where sched_name = '{s.Name}'"), Is.Zero, "no schedule before the change");
+
+        var def = Path.Combine(s.Root, "pipelines", s.Name + ".yaml");
+        File.WriteAllText(def, File.ReadAllText(def).Replace("supplier: Test Supplier GmbH", "supplier: Test Supplier GmbH\nschedule: \"0/2 * * * * ?\"", StringComparison.Ordinal));
+
+        await WaitUntilAsync(() => a.Log.Contains("Schedules of"), "the reloaded schedule was stored", a);
+        Assert.That(await CountAsync($"select count(*) from quartz.qrtz_cron_triggers where sched_name = '{s.Name}' and cron_expression = '0/2 * * * * ?'"), Is.EqualTo(1),
+            "the new cron trigger is in the shared store, so every node fires it");
+        var ledger = new LedgerStore(Harness.Database.DataSource(), TimeProvider.System);
+        await WaitUntilAsync(() => ledger.FindDeliveriesAsync(s.Name, "v1.0.0", default).Result.Any(r => r.Status == DeliveryStatus.Accepted), "the new schedule fired a pass", a);
+        a.Signal("TERM");
+        Assert.That(await a.WaitAsync(TimeSpan.FromSeconds(30)), Is.EqualTo(0), a.Log);
+    }
+
     internal Scenario NewScenario(string? schedule)
     {
         var s = Harness.NewScenario();
