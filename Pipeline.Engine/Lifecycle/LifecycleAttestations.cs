@@ -24,7 +24,7 @@ public static class LifecycleAttestations
     public const string LifecycleType = PredicateTypes.Base + "lifecycle/v1";
 
     /// <summary>Whether a predicate type is one of the lifecycle's (promotion, Freigabe, request/withdrawal/supersession).</summary>
-    public static bool IsLifecycle(string predicateType) => predicateType is PromotionType or FreigabeType or LifecycleType;
+    public static bool IsLifecycle(string predicateType) => predicateType is PromotionType or FreigabeType or LifecycleType or LifecycleService.DeploymentType or LifecycleService.VerificationType;
 
     /// <summary>A step: its ledger record, its statement, and its link digest (the next step's material; for a promotion also the new stage result).</summary>
     public sealed record Step(StageRecord Record, InTotoStatement Statement, string Link);
