@@ -199,38 +199,16 @@ public sealed class SupplierMirror : IDisposable
         }
     }
 
-    /// <summary>Pushes the tag (and so all history it reaches) to the internal repository (VCS B).</summary>
-    public void PushTag(string tagName, Uri internalUrl, GitCredentials? credentials, CancellationToken ct)
-    {
-        const string remoteName = "internal";
-        var remote = _repo.Network.Remotes[remoteName];
-        if (remote is null) remote = _repo.Network.Remotes.Add(remoteName, internalUrl.ToString());
-        else if (remote.Url != internalUrl.ToString())
-        {
-            _repo.Network.Remotes.Update(remoteName, r => r.Url = internalUrl.ToString());
-            remote = _repo.Network.Remotes[remoteName];
-        }
+    /// <summary>
+    /// Pushes the tag (and so all history it reaches) to the internal repository (VCS B) with the
+    /// git binary (<see cref="GitPush"/>): the received pack's objects go out as they are, streamed.
+    /// </summary>
+    public Task PushTagAsync(string tagName, Uri internalUrl, GitCredentials? credentials, CancellationToken ct, TimeSpan? timeout = null) =>
+        GitPush.PushAsync(_repo.Info.Path, TagPrefix + tagName, "refs/tags/" + tagName, internalUrl, credentials, timeout, ct);
 
-        string? error = null;
-        var options = new PushOptions
-        {
-            CredentialsProvider = credentials?.Handler,
-            OnPushStatusError = e => error = $"{e.Reference}: {e.Message}",
-            OnPushTransferProgress = (_, _, _) => !ct.IsCancellationRequested,
-        };
-        try
-        {
-            _repo.Network.Push(remote, $"{TagPrefix}{tagName}:refs/tags/{tagName}", options);
-        }
-        catch (LibGit2SharpException e)
-        {
-            ct.ThrowIfCancellationRequested();
-            throw new PipelineException("PUBLISH-PUSH", $"pushing tag '{tagName}' to the internal repository failed: {Redact(e.Message)}", e);
-        }
-
-        if (error is not null)
-            throw new PipelineException("PUBLISH-REJECTED", $"the internal repository refused tag '{tagName}': {Redact(error)}");
-    }
+    /// <summary>Synchronous <see cref="PushTagAsync"/>.</summary>
+    public void PushTag(string tagName, Uri internalUrl, GitCredentials? credentials, CancellationToken ct) =>
+        PushTagAsync(tagName, internalUrl, credentials, ct).GetAwaiter().GetResult();
 
     private static string FormatOffset(TimeSpan offset) =>
         (offset < TimeSpan.Zero ? "-" : "+") + offset.Duration().ToString("hhmm", System.Globalization.CultureInfo.InvariantCulture);
