@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 
 namespace Pipeline.Engine.Vcs;
@@ -10,9 +9,8 @@ namespace Pipeline.Engine.Vcs;
 /// (4.3x slower than <c>git push</c> and the engine's largest allocation; issue 12).
 /// </summary>
 /// <remarks>
-/// Locked down, because the mirror holds a hostile supplier's objects: no system, global or XDG
-/// configuration and an environment of only what is set here (no <c>GIT_*</c> of the engine's own);
-/// no hooks (<c>core.hooksPath=/dev/null</c>, <c>--no-verify</c>); only the configured URL's
+/// Locked down (<see cref="GitProcess"/>), because the mirror holds a hostile supplier's objects,
+/// and also: <c>--no-verify</c>; only the configured URL's
 /// protocol; no redirects (the credential goes to the configured server only); no prompts. The
 /// credential is never on the command line: it reaches git as an <c>Authorization</c> header scoped
 /// to the configured URL through the environment (<c>GIT_CONFIG_COUNT</c>/<c>GIT_CONFIG_KEY_n</c>),
@@ -33,7 +31,7 @@ public static class GitPush
     /// <exception cref="PipelineException">
     /// PUBLISH-REJECTED when the server refused the ref (it exists with other content, a hook declined);
     /// PUBLISH-PUSH when the server could not be reached, refused the credential, failed or timed out;
-    /// PUBLISH-NO-GIT when no git binary can be started.
+    /// VCS-NO-GIT when no git binary can be started (an outage of the engine, retried).
     /// </exception>
     public static async Task PushAsync(string gitDir, string sourceRef, string destinationRef, Uri url, GitCredentials? credentials,
         TimeSpan? timeout, CancellationToken ct)
@@ -41,22 +39,9 @@ public static class GitPush
         var scheme = url.Scheme.ToLowerInvariant();
         if (scheme is not ("http" or "https" or "file"))
             throw new PipelineException("PUBLISH-PUSH", $"the internal repository URL must be http(s):// or file://, not {scheme}://");
-        var psi = new ProcessStartInfo("git")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        psi.Environment.Clear();
-        psi.Environment["PATH"] = Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin";
-        psi.Environment["HOME"] = "/nonexistent";
-        psi.Environment["XDG_CONFIG_HOME"] = "/nonexistent";
-        psi.Environment["GIT_CONFIG_NOSYSTEM"] = "1";
-        psi.Environment["GIT_CONFIG_GLOBAL"] = "/dev/null";
-        psi.Environment["GIT_TERMINAL_PROMPT"] = "0";
-        psi.Environment["GIT_NO_REPLACE_OBJECTS"] = "1";
-        psi.Environment["LC_ALL"] = "C";
+        var psi = GitProcess.Create(gitDir,
+            ["protocol.allow=never", $"protocol.{scheme}.allow=always", "http.followRedirects=false", "http.lowSpeedLimit=1024", "http.lowSpeedTime=120"],
+            ["push", "--porcelain", "--no-verify", "--no-recurse-submodules", "--", url.ToString(), $"{sourceRef}:{destinationRef}"]);
         if (credentials is not null)
         {
             var basic = Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials.User + ":" + credentials.Password));
@@ -65,26 +50,7 @@ public static class GitPush
             psi.Environment["GIT_CONFIG_VALUE_0"] = "Authorization: Basic " + basic;
         }
 
-        foreach (var a in (string[])
-                 [
-                     "--git-dir", gitDir,
-                     "-c", "core.hooksPath=/dev/null", "-c", "credential.helper=", "-c", "core.askPass=",
-                     "-c", "protocol.allow=never", "-c", $"protocol.{scheme}.allow=always",
-                     "-c", "http.followRedirects=false", "-c", "http.lowSpeedLimit=1024", "-c", "http.lowSpeedTime=120",
-                     "push", "--porcelain", "--no-verify", "--no-recurse-submodules", "--", url.ToString(), $"{sourceRef}:{destinationRef}",
-                 ])
-            psi.ArgumentList.Add(a);
-
-        using var process = new Process { StartInfo = psi };
-        try
-        {
-            process.Start();
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new PipelineException("PUBLISH-NO-GIT", $"cannot start git to push to the internal repository ({e.Message}); the engine needs git on its PATH", e);
-        }
-
+        using var process = GitProcess.Start(psi, "VCS-NO-GIT");
         process.StandardInput.Close();
         var stdout = ReadCappedAsync(process.StandardOutput);
         var stderr = ReadCappedAsync(process.StandardError);
