@@ -106,7 +106,8 @@ class Bench:
         gen_s = time.monotonic() - t0
         self.vcs_a = f"supplier/e2e-{self.run_id}.git"
         bare = os.path.join(self.git_root, self.vcs_a)
-        sh(f"git init -q --bare {bare} && git -C {self.work}/supplier push -q {bare} main v1.0.0", env=self.env)
+        # pack.window=0: no delta search over the incompressible binaries just for setting up (minutes at 1 GB).
+        sh(f"git init -q --bare {bare} && git -C {self.work}/supplier -c pack.window=0 push -q {bare} main v1.0.0", env=self.env)
         self.allowed = os.path.join(self.work, "allowed_signers")
         with open(self.allowed, "w") as f:
             f.write('release@supplier.example namespaces="git" ' + open(os.path.join(self.work, "release.pub")).read())
