@@ -40,7 +40,9 @@ public static class GitPush
         if (scheme is not ("http" or "https" or "file"))
             throw new PipelineException("PUBLISH-PUSH", $"the internal repository URL must be http(s):// or file://, not {scheme}://");
         var psi = GitProcess.Create(gitDir,
-            ["protocol.allow=never", $"protocol.{scheme}.allow=always", "http.followRedirects=false", "http.lowSpeedLimit=1024", "http.lowSpeedTime=120"],
+            ["protocol.allow=never", $"protocol.{scheme}.allow=always", "http.followRedirects=false", "http.lowSpeedLimit=1024", "http.lowSpeedTime=120",
+                // No delta search over big (mostly incompressible, prebuilt) blobs: it cost minutes and a GB per GB of delivery.
+                "core.bigFileThreshold=16m"],
             ["push", "--porcelain", "--no-verify", "--no-recurse-submodules", "--", url.ToString(), $"{sourceRef}:{destinationRef}"]);
         if (credentials is not null)
         {
