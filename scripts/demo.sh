@@ -9,7 +9,13 @@
 #      ledger entries; then checks the image with skopeo, a client nobody on the team wrote;
 #   5. takes the delivery through its stages: Vorprüfung automatically, Abnahme and Schulung by a
 #      named Verfahrensverantwortliche's Freigabe, Produktion by two (one signed with her own SSH
-#      key), printing the board and the full audit trace from the supplier's signature to Produktion.
+#      key), printing the board and the full audit trace from the supplier's signature to Produktion;
+#   6. deploys into every stage from the delivery's deployment section: Vorprüfung is a Docker stage
+#      (the app, a mocked register and the supplier's acceptance test on the local dockerd), the
+#      other stages are GitOps stages (signed commits of the rendered, digest-pinned manifests in an
+#      environment repository in VCS B; Produktion is verified by an HTTP probe of a tiny local
+#      endpoint standing in for the rolled-out application), checked with git verify-commit and
+#      kubectl kustomize.
 # Each run uses fresh repositories under .state/demo/<run id>; the ledger keeps every run.
 set -euo pipefail
 
@@ -17,8 +23,8 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "Starting local services"
-scripts/services.sh start
+say "Starting local services (with dockerd: the Vorprüfung is a Docker stage)"
+scripts/services.sh start --docker
 export PIPELINE_STATE_DIR=${PIPELINE_STATE_DIR:-$REPO_ROOT/.state}
 set -a
 # shellcheck disable=SC1091
@@ -38,6 +44,32 @@ mkdir -p "$DEMO"/{keys,pipelines,supplier,rootfs/bin,secrets}
 GIT_PASSWORD=$(cat "$PIPELINE_GIT_PASSWORD_FILE")
 printf '%s:%s\n' "$PIPELINE_GIT_USER" "$GIT_PASSWORD" >"$DEMO/secrets/git.cred"
 chmod 600 "$DEMO/secrets/git.cred"
+
+# The environment repository (VCS B) the GitOps stages commit to, the key that signs those commits
+# (and the allowed-signers file git verify-commit checks them with).
+ENV_REPO=environments/demo-$RUN_ID
+git init -q --bare --initial-branch=main "$PIPELINE_GIT_ROOT/internal/$ENV_REPO.git"
+ssh-keygen -q -t ed25519 -N '' -C deploy@operator.example -f "$DEMO/keys/deploy"
+echo "deploy@operator.example namespaces=\"git\" $(cat "$DEMO/keys/deploy.pub")" >"$DEMO/keys/allowed_signers"
+
+# A tiny HTTP endpoint standing in for the application Argo CD / Flux rolled out in Produktion:
+# it serves the version the Produktion probe expects (port 0: the OS picks a free one).
+mkdir -p "$DEMO/produktion-app"
+echo "demo-fachverfahren v1.0.0" >"$DEMO/produktion-app/version"
+python3 - "$DEMO/produktion-app" "$DEMO/produktion-app.port" <<'PY' >/dev/null 2>&1 &
+import functools, http.server, sys
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os; os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+server.serve_forever()
+PY
+PROBE_PID=$!
+trap 'kill "$PROBE_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [[ -s $DEMO/produktion-app.port ]] && break; sleep 0.1; done
+PROBE_URL=http://127.0.0.1:$(cat "$DEMO/produktion-app.port")/version
+echo "Produktion probe endpoint: $PROBE_URL"
 
 # The engine's attestation/checkpoint signing key (ECDSA P-256), kept across demo runs so that
 # the one shared ledger is signed by one key.
@@ -71,11 +103,47 @@ people:
 stages:
   - name: Vorprüfung
     approval: { automatic: true }
+    environment:
+      kind: docker
+      endpoint: $PIPELINE_DOCKER_HOST
+      network: vorpruefung
+      memory: 128MiB
+      cpus: "0.5"
+      user: "10001:10001"
+      healthTimeout: 30s
+      testTimeout: 2m
   - name: Abnahme
     approval: { validFor: 72h }
+    environment:
+      kind: gitops
+      repository: $PIPELINE_GIT_HTTP/internal/$ENV_REPO.git
+      credentialsFile: secrets/git.cred
+      path: abnahme/hello
+      namespace: fv-abnahme
+      signingKey: keys/deploy
+      committer: { name: Pipeline Deploy, email: deploy@operator.example }
+      parameters: { replicas: "1" }
   - name: Schulung
+    environment:
+      kind: gitops
+      repository: $PIPELINE_GIT_HTTP/internal/$ENV_REPO.git
+      credentialsFile: secrets/git.cred
+      path: schulung/hello
+      namespace: fv-schulung
+      signingKey: keys/deploy
+      committer: { name: Pipeline Deploy, email: deploy@operator.example }
   - name: Produktion
     approval: { approvers: 2, validFor: 72h }
+    environment:
+      kind: gitops
+      repository: $PIPELINE_GIT_HTTP/internal/$ENV_REPO.git
+      credentialsFile: secrets/git.cred
+      path: produktion/hello
+      namespace: fv-produktion
+      signingKey: keys/deploy
+      committer: { name: Pipeline Deploy, email: deploy@operator.example }
+      parameters: { replicas: "3" }
+      probe: { url: "$PROBE_URL", expectStatus: 200, expectVersion: "{tag}", timeout: 30s, interval: 1s }
 YAML
 
 # The people who act on deliveries: a Systempfleger and two Verfahrensverantwortliche, each with
@@ -117,12 +185,68 @@ export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 git -C "$W" init -q -b main
 git -C "$W" config user.name "Supplier Release"
 git -C "$W" config user.email release@supplier.example
-mkdir -p "$W/bin" "$W/docs"
+mkdir -p "$W/bin" "$W/docs" "$W/www" "$W/tests/data/register/person" "$W/deploy/k8s"
 cat >"$W/bin/hello" <<'SH'
 #!/bin/sh
-echo "Hallo aus der geprüften Lieferung (uid $(id -u))"
+# Demo-Fachverfahren: serves its version over HTTP on port 8080.
+exec /bin/busybox httpd -f -p 8080 -h /opt/hello/www
 SH
 chmod 755 "$W/bin/hello"
+echo "demo-fachverfahren v1.0.0" >"$W/www/version"
+# The acceptance test (run in the Vorprüfung against the app and a mocked register, with test data).
+cat >"$W/tests/acceptance.sh" <<'SH'
+#!/bin/sh
+get() { for _ in 1 2 3 4 5 6 7 8 9 10; do /bin/busybox wget -q -O - "$1" && return 0; /bin/busybox sleep 0.5; done; return 1; }
+v=$(get http://app:8080/version) || { echo "FAIL: the app does not answer"; exit 1; }
+echo "app: $v"
+case "$v" in *v1.0.0*) ;; *) echo "FAIL: expected v1.0.0"; exit 1;; esac
+p=$(get http://register:9090/person/4711) || { echo "FAIL: the register mock does not answer"; exit 1; }
+[ "$p" = "$(/bin/busybox cat /testdata/expected-person.txt)" ] || { echo "FAIL: register answered '$p'"; exit 1; }
+echo "PASS: version and register lookup"
+SH
+chmod 755 "$W/tests/acceptance.sh"
+echo "Erika Mustermann" >"$W/tests/data/register/person/4711"
+echo "Erika Mustermann" >"$W/tests/data/expected-person.txt"
+cat >"$W/deploy/k8s/deployment.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+  labels: {app: hello}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: hello}
+  template:
+    metadata:
+      labels: {app: hello}
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+        - name: hello
+          image: hello
+          ports:
+            - containerPort: 8080
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities:
+              drop: [ALL]
+YAML
+cat >"$W/deploy/k8s/service.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata:
+  name: hello
+spec:
+  selector: {app: hello}
+  ports:
+    - port: 80
+      targetPort: 8080
+YAML
 printf '# Demo-Fachverfahren\n\nRelease 1.0.0: prebuilt binaries for the operator.\n' >"$W/docs/README.md"
 cat >"$W/delivery.yaml" <<YAML
 version: 1
@@ -133,12 +257,36 @@ images:
       - from: bin
         to: /opt/hello
         mode: "0755"
+      - from: www
+        to: /opt/hello/www
+      - from: tests/acceptance.sh
+        to: /opt/hello/tests/acceptance.sh
+        mode: "0755"
     entrypoint: [/opt/hello/hello]
     workingDir: /opt/hello
     user: "10001:10001"
     env:
       LANG: C.UTF-8
     ports: [8080]
+deployment:
+  manifests: deploy/k8s
+  parameters:
+    - name: replicas
+      kind: replicas
+      default: "2"
+      targets:
+        - {kind: Deployment, name: hello, path: spec.replicas}
+  acceptanceTests:
+    image: hello
+    command: [/bin/sh, /opt/hello/tests/acceptance.sh]
+    testData: tests/data
+    mocks:
+      - name: register
+        image: hello
+        command: [/bin/busybox, httpd, -f, -p, "9090", -h, /testdata/register]
+        healthcheck: [/bin/sh, -c, "/bin/busybox wget -q -O /dev/null http://127.0.0.1:9090/person/4711"]
+        port: 9090
+    timeout: 2m
 YAML
 (cd "$W" && find . -type f ! -path './.git/*' ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
 git -C "$W" add -A
@@ -192,8 +340,9 @@ say "Audit trace of the pushed image (signed attestations, inclusion proofs, sta
 
 ID=$(sed -n 's/^delivery \([0-9a-f-]*\) tag v1.0.0: ACCEPTED.*/\1/p' "$DEMO/run.txt" | head -n1)
 P() { "$PIPELINE" --config "$DEMO/engine.yaml" "$@"; }
-say "The board after acceptance: Vorprüfung is automatic"
+say "The board after acceptance: Vorprüfung is automatic and a Docker stage (app, register mock, acceptance test)"
 P status --pipeline "$NAME"
+P history "$ID" | grep -E "(check|deploy|verification):Vorpr"
 say "Abnahme: Sam (Systempfleger) requests it, Anna (Verfahrensverantwortliche) gives the Freigabe"
 P promote "$ID" --to Abnahme --token-file "$DEMO/secrets/sam.token"
 P status --pipeline "$NAME"
@@ -212,6 +361,16 @@ P approve "$ID" --stage Produktion --comment "Produktion freigegeben" --sign-wit
 P approve "$ID" --stage Produktion --comment "Betriebsfreigabe erteilt" --token-file "$DEMO/secrets/ben.token"
 say "The board"
 P status --pipeline "$NAME"
+say "Environment repository (VCS B): one signed commit per GitOps stage, checked by git itself"
+ENV_CLONE=$DEMO/environment
+git clone -q -c http.extraHeader="Authorization: Basic $(printf '%s:%s' "$PIPELINE_GIT_USER" "$GIT_PASSWORD" | base64 -w0)" \
+  "$PIPELINE_GIT_HTTP/internal/$ENV_REPO.git" "$ENV_CLONE"
+git -C "$ENV_CLONE" -c gpg.ssh.allowedSignersFile="$DEMO/keys/allowed_signers" log --format='%h %G? %s' | cat
+for c in $(git -C "$ENV_CLONE" rev-list HEAD); do
+  git -C "$ENV_CLONE" -c gpg.ssh.allowedSignersFile="$DEMO/keys/allowed_signers" verify-commit "$c"
+done
+say "kubectl kustomize produktion/hello (what Argo CD / Flux applies in Produktion)"
+kubectl kustomize "$ENV_CLONE/produktion/hello"
 PROD="$PIPELINE_REGISTRY/produktion/apps/demo-$RUN_ID/hello:produktion"
 say "Independent check: skopeo inspect docker://$PROD (the digest pushed by the intake)"
 skopeo inspect --tls-verify=false "docker://$PROD" | jq '{Digest}'

@@ -27,7 +27,7 @@ readonly PG_BIN=/usr/lib/postgresql/15/bin
 
 APT_PACKAGES=(docker-registry skopeo umoci clamav-daemon clamav clamdscan clamav-testfiles
   apache2-utils gnupg nginx fcgiwrap netcat-openbsd jq zip p7zip-full busybox-static git
-  openssh-client curl)
+  openssh-client curl systemd)
 
 log() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -216,6 +216,8 @@ install_packages() {
   # By command, not by package: a machine may have them from elsewhere (e.g. node with its own npm).
   command -v python3 >/dev/null || missing+=(python3)
   command -v npm >/dev/null || missing+=(nodejs npm)
+  # Independent check of rendered manifests (kubectl kustomize) in the deployment tests.
+  command -v kubectl >/dev/null || missing+=(kubernetes-client)
   # Headless browser for the auditor web page tests.
   command -v chromium >/dev/null || missing+=(chromium)
   if ((${#missing[@]} == 0)); then

@@ -116,6 +116,13 @@ public sealed class ClamdPool : IDisposable, IAsyncDisposable
     /// </summary>
     public async Task<(ClamdScanResult Result, ClamdEndpoint Endpoint)> ScanAsync(Func<Stream> open, Microsoft.Win32.SafeHandles.SafeFileHandle? file, CancellationToken ct)
     {
+        var answer = await ScanOnAnyAsync(open, file, ct).ConfigureAwait(false);
+        ClamdMetrics.Scanned(answer.Endpoint, answer.Result.Verdict);
+        return answer;
+    }
+
+    private async Task<(ClamdScanResult Result, ClamdEndpoint Endpoint)> ScanOnAnyAsync(Func<Stream> open, Microsoft.Win32.SafeHandles.SafeFileHandle? file, CancellationToken ct)
+    {
         ArgumentNullException.ThrowIfNull(open);
         await _slots.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -301,6 +308,8 @@ public sealed class ClamdPool : IDisposable, IAsyncDisposable
             _downUntil[i] = _time.GetUtcNow() + _options.RetryAfter;
             _lastError[i] = error;
         }
+
+        ClamdMetrics.EndpointDown(_clients[i].Endpoint);
     }
 
     /// <summary>Ends every open session (<c>zEND</c>) and closes it.</summary>

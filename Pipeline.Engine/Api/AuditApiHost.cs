@@ -77,6 +77,7 @@ public static class AuditApiHost
         var gate = new ApiGate(limits);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(AuditApiHost).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
+        Microsoft.Extensions.Hosting.SystemdHostBuilderExtensions.AddSystemd(builder.Services); // Type=notify under systemd; nothing elsewhere
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;

@@ -3,7 +3,9 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
+using Pipeline.Engine.Attestations;
 using Pipeline.Engine.Audit;
+using Pipeline.Engine.Configuration;
 using Pipeline.Engine.Hosting;
 using Pipeline.Engine.Ledger;
 
@@ -32,15 +34,27 @@ public sealed class AuditApiServer : IAsyncDisposable
     public IReadOnlyList<string> Addresses =>
         _app.Services.GetService(typeof(IServer)) is IServer s && s.Features.Get<IServerAddressesFeature>() is { } f ? f.Addresses.ToList() : [];
 
+    /// <summary>The API beside a running engine (tests, embedding); it reads through its own read-only pool.</summary>
     /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE, API-REMOTE-BIND, API-BAD-URL.</exception>
-    public static async Task<AuditApiServer> StartAsync(PipelineEngine engine, string urls, bool allowRemote, CancellationToken ct)
+    public static Task<AuditApiServer> StartAsync(PipelineEngine engine, string urls, bool allowRemote, CancellationToken ct) =>
+        StartAsync(engine.Settings, engine.Keys, engine.Time, engine.Log, urls, allowRemote, ct);
+
+    /// <summary>
+    /// <c>pipeline audit serve</c>: the API on an <see cref="AuditSession"/>: nothing migrated, read-only
+    /// transactions, public keys only, no clamd or registry settings.
+    /// </summary>
+    /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE, API-REMOTE-BIND, API-BAD-URL.</exception>
+    public static Task<AuditApiServer> StartAsync(AuditSession session, string urls, bool allowRemote, CancellationToken ct) =>
+        StartAsync(session.Settings, session.Keys, session.Time, session.Log, urls, allowRemote, ct);
+
+    private static async Task<AuditApiServer> StartAsync(EngineSettings settings, KeyRing keys, TimeProvider time, Serilog.ILogger log, string urls, bool allowRemote, CancellationToken ct)
     {
         var bind = AuditApiHost.CheckBind(urls, allowRemote);
-        var tokens = LoadTokens(engine);
+        var tokens = LoadTokens(settings);
         var limits = ApiLimits.Default;
-        var dataSource = CreateDataSource(engine, limits);
-        var audit = new AuditService(new LedgerStore(dataSource, engine.Time), engine.Keys, engine.Settings.Ledger.Origin);
-        var app = AuditApiHost.Build(audit, tokens, bind, engine.Log, limits);
+        var dataSource = CreateDataSource(settings, limits);
+        var audit = new AuditService(new LedgerStore(dataSource, time), keys, settings.Ledger.Origin);
+        var app = AuditApiHost.Build(audit, tokens, bind, log, limits);
         try
         {
             await app.StartAsync(ct).ConfigureAwait(false);
@@ -53,27 +67,29 @@ public sealed class AuditApiServer : IAsyncDisposable
         }
 
         var server = new AuditApiServer(app, dataSource);
-        engine.Log.Information("Audit API listening on {Urls} ({Count} auditor tokens{Remote})", string.Join(" ", server.Addresses), tokens.Count,
+        log.Information("Audit API listening on {Urls} ({Count} auditor tokens{Remote})", string.Join(" ", server.Addresses), tokens.Count,
             allowRemote ? ", remote binds allowed" : "");
         return server;
     }
 
     /// <summary>The auditor token hashes named by <c>audit.apiTokensFile</c>.</summary>
     /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE.</exception>
-    internal static AuditApiTokens LoadTokens(PipelineEngine engine) =>
-        AuditApiTokens.Load(engine.Settings.Audit.ApiTokensFile
+    internal static AuditApiTokens LoadTokens(PipelineEngine engine) => LoadTokens(engine.Settings);
+
+    /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE.</exception>
+    internal static AuditApiTokens LoadTokens(EngineSettings settings) =>
+        AuditApiTokens.Load(settings.Audit.ApiTokensFile
                             ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token"));
 
-    /// <summary>The API's own small pool: requests to it never take the connections the engine needs.</summary>
-    internal static NpgsqlDataSource CreateDataSource(PipelineEngine engine, ApiLimits limits)
-    {
-        var connection = new NpgsqlConnectionStringBuilder(engine.Settings.Database.ConnectionString)
+    /// <summary>The API's own small read-only pool: requests to it never take the connections the engine needs, and never write.</summary>
+    internal static NpgsqlDataSource CreateDataSource(PipelineEngine engine, ApiLimits limits) => CreateDataSource(engine.Settings, limits);
+
+    private static NpgsqlDataSource CreateDataSource(EngineSettings settings, ApiLimits limits) =>
+        AuditSession.CreateReadOnlyDataSource(settings.Database, b =>
         {
-            MaxPoolSize = limits.MaxPoolSize,
-            ApplicationName = ApplicationName,
-        };
-        return LedgerStore.CreateDataSource(connection.ConnectionString, engine.Settings.Database.PasswordFile);
-    }
+            b.MaxPoolSize = limits.MaxPoolSize;
+            b.ApplicationName = ApplicationName;
+        });
 
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
 

@@ -11,11 +11,18 @@ namespace Pipeline.Engine.Api;
 /// </summary>
 public sealed class AuditApiTokens
 {
-    private readonly IReadOnlyList<(byte[] Hash, string Label)> _hashes;
+    private IReadOnlyList<(byte[] Hash, string Label)> _hashes;
 
     private AuditApiTokens(IReadOnlyList<(byte[] Hash, string Label)> hashes) => _hashes = hashes;
 
     public int Count => _hashes.Count;
+
+    /// <summary>Takes the hashes of a reloaded, validated token file into use (running servers keep this instance).</summary>
+    public void Replace(AuditApiTokens reloaded)
+    {
+        ArgumentNullException.ThrowIfNull(reloaded);
+        _hashes = reloaded._hashes;
+    }
 
     /// <exception cref="PipelineException">API-TOKENS-FILE when the file is missing, malformed or lists no hash.</exception>
     public static AuditApiTokens Load(string path)

@@ -21,6 +21,7 @@ public sealed class PortalServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly NpgsqlDataSource _auditSource;
     private readonly WebhookNotifier? _notifier;
+    private ConfigWatcher? _reload;
 
     private PortalServer(WebApplication app, NpgsqlDataSource auditSource, PortalRuns runs, WebhookNotifier? notifier)
     {
@@ -48,7 +49,7 @@ public sealed class PortalServer : IAsyncDisposable
         var auditSource = AuditApiServer.CreateDataSource(engine, limits);
         var audit = new AuditService(new LedgerStore(auditSource, engine.Time), engine.Keys, engine.Settings.Ledger.Origin);
         var runs = new PortalRuns(engine.Runner.RunOnceAsync, (name, c) => engine.Lifecycle.ResumeAsync(name, c), engine.Ledger, engine.Time, engine.Log);
-        var portal = new Portal(engine.Lifecycle, runs, engine.Ledger, engine.Pipelines);
+        var portal = new Portal(engine.Lifecycle, runs, engine.Ledger, new LivePipelines(() => engine.Pipelines));
         var app = AuditApiHost.Build(audit, tokens, bind, engine.Log, limits, a => PortalEndpoints.Map(a, portal, engine.Log));
         WebhookNotifier? notifier = null;
         try
@@ -66,7 +67,7 @@ public sealed class PortalServer : IAsyncDisposable
             throw;
         }
 
-        var server = new PortalServer(app, auditSource, runs, notifier);
+        var server = new PortalServer(app, auditSource, runs, notifier) { _reload = ConfigWatcher.Start(engine, tokens) };
         engine.Log.Information("Portal listening on {Urls} ({People} people, {Auditors} auditor tokens, {Webhooks} webhooks{Remote})", string.Join(" ", server.Addresses),
             engine.Settings.People.People.Count, tokens.Count, engine.Settings.Notifications.Webhooks.Count, allowRemote ? ", remote binds allowed" : "");
         return server;
@@ -78,6 +79,7 @@ public sealed class PortalServer : IAsyncDisposable
     {
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
+        _reload?.Dispose();
         await Runs.DisposeAsync().ConfigureAwait(false);
         if (_notifier is not null) await _notifier.DisposeAsync().ConfigureAwait(false);
         await _auditSource.DisposeAsync().ConfigureAwait(false);

@@ -8,8 +8,10 @@ namespace Pipeline.Engine.Audit;
 
 /// <summary>
 /// What the auditor's commands run on: the configured database connection (a role with SELECT
-/// only is enough), public keys, and a ledger store that cannot sign. Unlike the engine it migrates
-/// nothing (it only checks the schema version), loads no pipeline definitions and needs no private key.
+/// only is enough; every session is read-only, <c>default_transaction_read_only</c>), public keys,
+/// and a ledger store that cannot sign. Unlike the engine it migrates nothing (it only checks the
+/// schema version), loads no pipeline definitions, needs no private key, and reads engine.yaml in
+/// the audit scope (<see cref="ConfigScope.Audit"/>: no clamd, registry or internal git settings needed).
 /// </summary>
 public sealed class AuditSession : IAsyncDisposable
 {
@@ -38,9 +40,9 @@ public sealed class AuditSession : IAsyncDisposable
     /// <exception cref="PipelineException">AUDIT-NO-KEYS, DB-UNREACHABLE, DB-SCHEMA-OLD, DB-SCHEMA-NEWER.</exception>
     public static async Task<AuditSession> OpenAsync(string configPath, IReadOnlyList<string> keyFiles, TimeProvider time, ILogger log, CancellationToken ct)
     {
-        var settings = EngineSettingsLoader.Load(configPath);
+        var settings = EngineSettingsLoader.Load(configPath, ConfigScope.Audit);
         var keys = TrustedKeys(settings, keyFiles, log);
-        var dataSource = LedgerStore.CreateDataSource(settings.Database.ConnectionString, settings.Database.PasswordFile);
+        var dataSource = CreateReadOnlyDataSource(settings.Database);
         try
         {
             await LedgerSchema.CheckVersionAsync(dataSource, ct).ConfigureAwait(false);
@@ -56,8 +58,23 @@ public sealed class AuditSession : IAsyncDisposable
             throw;
         }
 
-        return new AuditSession(settings, dataSource, keys, time);
+        return new AuditSession(settings, dataSource, keys, time) { Log = log, Time = time };
     }
+
+    /// <summary>
+    /// A data source on the configured (engine or auditor) role whose every transaction is read-only
+    /// (<c>-c default_transaction_read_only=on</c>): even a role that could write cannot through it.
+    /// </summary>
+    public static NpgsqlDataSource CreateReadOnlyDataSource(DatabaseSettings database, Action<NpgsqlConnectionStringBuilder>? tune = null)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        var b = new NpgsqlConnectionStringBuilder(database.ConnectionString);
+        b.Options = string.IsNullOrWhiteSpace(b.Options) ? ReadOnlyOption : b.Options + " " + ReadOnlyOption;
+        tune?.Invoke(b);
+        return LedgerStore.CreateDataSource(b.ConnectionString, database.PasswordFile);
+    }
+
+    private const string ReadOnlyOption = "-c default_transaction_read_only=on";
 
     /// <summary>
     /// The keys an auditor trusts: the PEM files given (<c>--key</c>); without any, the configured
@@ -81,6 +98,11 @@ public sealed class AuditSession : IAsyncDisposable
             ? new KeyRing(keys)
             : throw new PipelineException("AUDIT-NO-KEYS", "no trusted engine key: pass --key ENGINE.pub.pem (the engine's published public key), or configure attestation.verificationKeys");
     }
+
+    /// <summary>The log this session was opened with (for the API host).</summary>
+    public ILogger Log { get; private init; } = Serilog.Core.Logger.None;
+
+    public TimeProvider Time { get; private init; } = TimeProvider.System;
 
     public async ValueTask DisposeAsync() => await _dataSource.DisposeAsync().ConfigureAwait(false);
 }

@@ -194,11 +194,15 @@ public static class AuditCommands
         var serve = new Command("serve", "read-only HTTP API and web page for auditors (tokens from audit.apiTokensFile)");
         serve.Options.Add(urls);
         serve.Options.Add(allowRemote);
+        serve.Options.Add(keyFiles);
         serve.SetAction((p, ct) => PipelineCli.Guard(stderr, async () =>
         {
             Api.AuditApiHost.CheckBind(p.GetValue(urls)!, p.GetValue(allowRemote));
-            await using var engine = await PipelineCli.Start(p.GetValue(config), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
-            await using var server = await Api.AuditApiServer.StartAsync(engine, p.GetValue(urls)!, p.GetValue(allowRemote), ct).ConfigureAwait(false);
+            // Read-only like every audit command: no migration, public keys only, no clamd or registry settings.
+            // The token file first: without auditors there is nothing to serve, whatever the keys.
+            Api.AuditApiServer.LoadTokens(Configuration.EngineSettingsLoader.Load(PipelineCli.ResolveConfig(p.GetValue(config)), Configuration.ConfigScope.Audit));
+            await using var session = await Open(p, ct).ConfigureAwait(false);
+            await using var server = await Api.AuditApiServer.StartAsync(session, p.GetValue(urls)!, p.GetValue(allowRemote), ct).ConfigureAwait(false);
             stdout.WriteLine($"audit API listening on {string.Join(" ", server.Addresses)}; Ctrl-C stops it");
             try
             {
@@ -209,7 +213,7 @@ public static class AuditCommands
             }
 
             return PipelineCli.Ok;
-        }, e => e is PipelineException pe && pe.Code.StartsWith("API-", StringComparison.Ordinal) ? PipelineCli.ConfigError : null));
+        }, e => e is PipelineException pe && (pe.Code.StartsWith("API-", StringComparison.Ordinal) || pe.Code == "AUDIT-NO-KEYS") ? PipelineCli.ConfigError : null));
         audit.Subcommands.Add(serve);
         return audit;
     }

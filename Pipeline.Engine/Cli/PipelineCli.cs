@@ -71,6 +71,17 @@ public static class PipelineCli
         }));
         root.Subcommands.Add(daemon);
 
+        var trigger = new Command("trigger", "ask the running daemons (the cluster) for a pass of a pipeline now; exactly one node runs it");
+        trigger.Arguments.Add(pipelineArg);
+        trigger.SetAction((p, ct) => Guard(stderr, async () =>
+        {
+            await using var engine = await Start(p.GetValue(configOption), p.GetValue(jsonLogs), ct).ConfigureAwait(false);
+            var key = await Cluster.ClusterClient.RunNowAsync(engine, p.GetValue(pipelineArg)!, Environment.UserName, ct).ConfigureAwait(false);
+            stdout.WriteLine($"pass of {p.GetValue(pipelineArg)} requested from cluster {engine.Settings.Cluster.Name} (trigger {key.Name})");
+            return Ok;
+        }));
+        root.Subcommands.Add(trigger);
+
         var check = new Command("check", "validate the engine configuration and every pipeline definition; report all errors with file and line");
         check.SetAction((p, _) => Guard(stderr, () =>
         {
@@ -130,8 +141,9 @@ public static class PipelineCli
 
     internal static async Task<PipelineEngine> Start(string? config, bool json, CancellationToken ct)
     {
-        var log = Logging.Create(json);
-        return await PipelineEngine.StartAsync(ResolveConfig(config), TimeProvider.System, log, ct).ConfigureAwait(false);
+        var path = ResolveConfig(config);
+        var log = Logging.Create(Logging.FormatFor(json, path), null);
+        return await PipelineEngine.StartAsync(path, TimeProvider.System, log, ct).ConfigureAwait(false);
     }
 
     internal static string ResolveConfig(string? option)

@@ -36,6 +36,27 @@ public sealed record EngineSettings(
 
     /// <summary>engine.yaml <c>notifications:</c>: webhooks told about pending Freigaben, failed stages, promotions, refusals and withdrawals.</summary>
     public Notifications.NotificationSettings Notifications { get; init; } = Pipeline.Engine.Notifications.NotificationSettings.None;
+
+    /// <summary>engine.yaml <c>cluster:</c>: the Quartz cluster the daemons on this database form.</summary>
+    public Cluster.ClusterSettings Cluster { get; init; } = Pipeline.Engine.Cluster.ClusterSettings.Default;
+
+    /// <summary>What these settings were read for; with <see cref="ConfigScope.Audit"/> <see cref="Clamd"/>, <see cref="Registry"/> and <see cref="InternalGit"/> were not read (placeholders).</summary>
+    public ConfigScope Scope { get; init; } = ConfigScope.Engine;
+
+    /// <summary>engine.yaml <c>metrics: { listen }</c>: health and Prometheus metrics of the daemon (null: not served).</summary>
+    public MetricsSettings? Metrics { get; init; }
+
+    /// <summary>engine.yaml <c>logging: { format }</c>.</summary>
+    public LoggingSettings Logging { get; init; } = LoggingSettings.Default;
+}
+
+/// <summary>What a command needs of engine.yaml: everything (the engine), or only the database, ledger, keys and audit settings (auditors).</summary>
+public enum ConfigScope
+{
+    Engine,
+
+    /// <summary>Audit commands: clamd, the registry and the internal git are neither required nor checked, and the pipelines folder need not exist.</summary>
+    Audit,
 }
 
 /// <summary><c>audit: { apiTokensFile }</c>: the file listing the SHA-256 hashes of the auditors' API tokens (no file: the API refuses to start).</summary>
@@ -84,7 +105,10 @@ public static class EngineSettingsLoader
 {
     /// <summary>Reads and validates <paramref name="path"/>; relative paths in it are relative to its folder.</summary>
     /// <exception cref="ConfigurationException">with every problem found, file and line.</exception>
-    public static EngineSettings Load(string path)
+    public static EngineSettings Load(string path) => Load(path, ConfigScope.Engine);
+
+    /// <summary>As <see cref="Load(string)"/>, checking only what <paramref name="scope"/> needs.</summary>
+    public static EngineSettings Load(string path, ConfigScope scope)
     {
         var errors = new ConfigErrors();
         var full = System.IO.Path.GetFullPath(path);
@@ -94,18 +118,18 @@ public static class EngineSettingsLoader
             errors.ThrowIfAny();
         }
 
-        var settings = Parse(full, File.ReadAllText(full), errors);
+        var settings = Parse(full, File.ReadAllText(full), errors, scope);
         errors.ThrowIfAny();
         return settings!;
     }
 
-    public static EngineSettings? Parse(string file, string text, ConfigErrors errors)
+    public static EngineSettings? Parse(string file, string text, ConfigErrors errors, ConfigScope scope = ConfigScope.Engine)
     {
         var root = YamlReader.Load(file, text, errors, expandEnvironment: true);
         if (root is null) return null;
         var baseDir = System.IO.Path.GetDirectoryName(file) ?? ".";
 
-        var pipelines = ResolveDir(root, "pipelines", baseDir, mustExist: true);
+        var pipelines = ResolveDir(root, "pipelines", baseDir, mustExist: scope == ConfigScope.Engine);
         var work = ResolveDir(root, "workDir", baseDir, mustExist: false);
 
         var db = root.Mapping("database", required: true);
@@ -171,6 +195,9 @@ public static class EngineSettingsLoader
         }
 
         var notifications = Notifications.NotificationSettings.Parse(root, baseDir);
+        var cluster = Cluster.ClusterSettings.Parse(root);
+
+        if (scope == ConfigScope.Audit) return ParseAudit(root, errors, file, pipelines, work, conn, pwFile, migConn, migPwFile, attestation, checkpointDir, origin, apiTokensFile, stages, people, peopleFile, notifications);
 
         var clamd = root.Mapping("clamd", required: true);
         IReadOnlyList<string> endpoints = [];
@@ -217,6 +244,7 @@ public static class EngineSettingsLoader
             git.Done();
         }
 
+        var (metrics, logging) = OperationsSettingsParser.Parse(root);
         root.Done();
         if (errors.Any) return null;
         return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile) { MigrationConnectionString = migConn, MigrationPasswordFile = migPwFile },
@@ -230,6 +258,41 @@ public static class EngineSettingsLoader
             People = people ?? Approvals.PeopleDirectory.Empty,
             PeopleFile = peopleFile,
             Notifications = notifications,
+            Cluster = cluster,
+            Metrics = metrics,
+            Logging = logging,
+        };
+    }
+
+    /// <summary>
+    /// The audit scope: clamd, the registry and the internal git are what the engine's stages need, not
+    /// an auditor; their sections are skipped unread (so neither a missing section nor its missing files
+    /// stop an audit) and the settings hold inert placeholders.
+    /// </summary>
+    private static EngineSettings? ParseAudit(MappingReader root, ConfigErrors errors, string file, string? pipelines, string? work, string? conn, string? pwFile, string? migConn,
+        string? migPwFile, AttestationSettings? attestation, string? checkpointDir, string origin, string? apiTokensFile, Lifecycle.StagePlan? stages,
+        Approvals.PeopleDirectory? people, string? peopleFile, Notifications.NotificationSettings notifications)
+    {
+        _ = root.Mapping("clamd");
+        _ = root.Mapping("registry");
+        _ = root.Mapping("internalGit");
+        var (metrics, logging) = OperationsSettingsParser.Parse(root);
+        root.Done();
+        if (errors.Any) return null;
+        var notRead = new Uri("http://not-read-in-audit-scope.invalid/");
+        return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile) { MigrationConnectionString = migConn, MigrationPasswordFile = migPwFile },
+            new ClamdSettings([], 1, TimeSpan.FromMinutes(5), ClamdLimits.Defaults), new RegistrySettings(notRead, null), new InternalGitSettings(notRead, null))
+        {
+            Attestation = attestation,
+            Ledger = new LedgerSettings(checkpointDir ?? System.IO.Path.Combine(work!, "checkpoints"), origin),
+            Audit = new AuditSettings(apiTokensFile),
+            Stages = stages,
+            People = people ?? Approvals.PeopleDirectory.Empty,
+            PeopleFile = peopleFile,
+            Notifications = notifications,
+            Scope = ConfigScope.Audit,
+            Metrics = metrics,
+            Logging = logging,
         };
     }
 
@@ -288,8 +351,9 @@ public static class EngineSettingsLoader
     {
         var s = m.String(key, required);
         if (s is null) return null;
-        var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, s));
-        if (!File.Exists(full)) m.KeyError(key, $"file '{full}' named by '{key}' does not exist");
+        var (full, problem) = Credentials.Resolve(s, baseDir);
+        if (full is null) m.KeyError(key, problem!);
+        else if (!File.Exists(full)) m.KeyError(key, $"file '{full}' named by '{key}' does not exist");
         return full;
     }
 

@@ -12,6 +12,9 @@ namespace Pipeline.Engine.Definitions;
 public sealed record DeliveryManifest(int Version, IReadOnlyList<ImageSpec> Images)
 {
     public const string FileName = "delivery.yaml";
+
+    /// <summary>The optional <c>deployment:</c> section (manifests, stage parameters, acceptance tests); null when absent.</summary>
+    public DeploymentSpec? Deployment { get; init; }
 }
 
 /// <summary>One image to build from delivered files on an approved base.</summary>
@@ -182,8 +185,11 @@ public static class DeliveryManifestParser
                 });
         }
 
+        var deployment = root.Mapping("deployment") is { } d
+            ? DeploymentSpecParser.Parse(d, deliveryRoot, images.Select(i => i.Name).ToList())
+            : null;
         root.Done();
-        return errors.All.Count > before ? null : new DeliveryManifest(version, images);
+        return errors.All.Count > before ? null : new DeliveryManifest(version, images) { Deployment = deployment };
     }
 
     internal static bool IsSafeRelative(string p) =>

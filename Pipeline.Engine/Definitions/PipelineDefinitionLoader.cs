@@ -126,6 +126,7 @@ public static class PipelineDefinitionLoader
                     sm.Error("'checksums.sigstore' needs 'identity' and 'issuer' (the certificate's signer and OIDC issuer), or 'publicKeyFile'");
                 if (keyFile is not null && (identity is not null || issuer is not null))
                     sm.Error("'checksums.sigstore' takes 'identity' and 'issuer', or 'publicKeyFile', not both");
+                if (checkEnvironment) CheckTrustedRoot(sm, rootFile);
                 sm.Done();
                 sigstore = new SigstoreRequirement(bundle, identity, issuer, keyFile, rootFile);
             }
@@ -288,6 +289,41 @@ public static class PipelineDefinitionLoader
             return u;
         s.KeyError("url", $"'source.url' must be an http(s):// or file:// URL without user or password: '{Vcs.SupplierMirror.Redact(text)}'", "credentials go into a file named by 'source.credentialsFile'");
         return null;
+    }
+
+    /// <summary>
+    /// The trusted root a Sigstore pipeline verifies with (its own <c>trustedRoot</c>, else the installed
+    /// default) must be complete now, not when the first delivery arrives: every problem
+    /// (<see cref="Trust.SigstoreTrustRoots.RootErrorCode"/>, each missing field) is reported at the
+    /// pipeline file's <c>trustedRoot</c> line (or its <c>sigstore</c> line for the default root).
+    /// </summary>
+    private static void CheckTrustedRoot(MappingReader sigstore, string? rootFile)
+    {
+        var path = rootFile ?? Trust.SigstoreTrustRoots.DefaultTrustedRoot();
+        if (path is null)
+        {
+            sigstore.Error($"{Trust.SigstoreTrustRoots.RootErrorCode}: no Sigstore trusted root is configured or installed",
+                "name one in 'checksums.sigstore.trustedRoot', or install the default with scripts/install-sigstore-root.sh");
+            return;
+        }
+
+        if (!System.IO.File.Exists(path))
+        {
+            if (rootFile is null)
+                sigstore.Error($"{Trust.SigstoreTrustRoots.RootErrorCode}: the default Sigstore trusted root '{path}' (${Trust.SigstoreTrustRoots.DefaultRootEnv}) does not exist");
+            return; // a missing trustedRoot file is already reported by NamedFile
+        }
+
+        try
+        {
+            Trust.SigstoreTrustRoots.Load(path);
+        }
+        catch (PipelineException e)
+        {
+            var hint = "the root must hold every field the Sigstore specification requires; take it unchanged from the TUF repository (scripts/install-sigstore-root.sh)";
+            if (rootFile is not null) sigstore.KeyError("trustedRoot", $"{e.Code}: {e.Message}", hint);
+            else sigstore.Error($"{e.Code}: the default trusted root: {e.Message}", hint);
+        }
     }
 
     private static string? NamedFile(MappingReader m, string key, string baseDir, bool checkEnvironment)

@@ -29,6 +29,7 @@ public sealed class PipelineEngine : IAsyncDisposable
         Runner = new DeliveryRunner(settings, Ledger, StagesFor, time, log);
         Lifecycle = new Lifecycle.LifecycleService(Ledger, new Lifecycle.LifecycleStore(dataSource), settings.People, pipelines, settings.Stages,
             new Lifecycle.PromotionStep(settings, log), VerifyChainAsync, time, log);
+        Lifecycle.Deployment = new Deploy.StageDeployment(settings, pipelines, time, log);
         Runner.OnAccepted = async (definition, report, ct) => await Lifecycle.OnAcceptedAsync(definition, report, ct).ConfigureAwait(false);
     }
 
@@ -49,8 +50,17 @@ public sealed class PipelineEngine : IAsyncDisposable
         return steps.Any(s => s.Record.Stage == "push" && s.Record.Verdict == "passed") ? null : "the log holds no passed push for this delivery";
     }
 
-    public EngineSettings Settings { get; }
-    public IReadOnlyList<PipelineDefinition> Pipelines { get; }
+    public EngineSettings Settings { get; private set; }
+    public IReadOnlyList<PipelineDefinition> Pipelines { get; private set; }
+
+    /// <summary>Takes a reloaded configuration into use whole (<see cref="ConfigWatcher"/> validated it): the next pass and every new request see it.</summary>
+    public void Apply(ConfigSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        Lifecycle.Reload(snapshot.People, snapshot.Pipelines);
+        Settings = Settings with { People = snapshot.People };
+        Pipelines = snapshot.Pipelines;
+    }
     public LedgerStore Ledger { get; }
     public DeliveryRunner Runner { get; }
     public TimeProvider Time { get; }
@@ -107,10 +117,10 @@ public sealed class PipelineEngine : IAsyncDisposable
         {
             await MigrateAsync(settings, dataSource, log, ct).ConfigureAwait(false);
         }
-        catch (NpgsqlException e)
+        catch
         {
             await engine.DisposeAsync().ConfigureAwait(false);
-            throw new PipelineException("DB-UNREACHABLE", $"cannot reach the ledger database: {e.Message}", e);
+            throw;
         }
 
         return engine;
@@ -120,28 +130,62 @@ public sealed class PipelineEngine : IAsyncDisposable
     /// Migrates as the owner role when <c>database.migrationConnectionString</c> is set (and grants
     /// the engine role INSERT/SELECT on the ledger), else with the engine's own connection (dev mode).
     /// </summary>
+    /// <exception cref="PipelineException">
+    /// DB-UNREACHABLE (a connection refused, timed out or not authenticated, naming which one), or
+    /// DB-MIGRATION-FAILED (the database answered and refused a step: the step, SQL state and, for a
+    /// missing right, which role needs which right), DB-SCHEMA-OLD/NEWER. Never about a delivery.
+    /// </exception>
     private static async Task MigrateAsync(EngineSettings settings, NpgsqlDataSource engineSource, ILogger log, CancellationToken ct)
     {
+        var engineConnection = settings.Database.ConnectionString;
         if (settings.Database.MigrationConnectionString is not { } owner)
         {
             log.Warning("No database.migrationConnectionString: migrating the ledger schema with the engine's own connection (dev mode; the engine role owns the tables)");
-            await LedgerSchema.MigrateAsync(engineSource, ct).ConfigureAwait(false);
+            await Reaching("the engine's connection, migrating in dev mode", engineConnection, () => LedgerSchema.MigrateAsync(engineSource, ct)).ConfigureAwait(false);
             return;
         }
 
-        var engineRole = new NpgsqlConnectionStringBuilder(settings.Database.ConnectionString).Username
+        var engineRole = new NpgsqlConnectionStringBuilder(engineConnection).Username
                          ?? throw new PipelineException("DB-ENGINE-ROLE", "database.connectionString names no Username; the engine role must be explicit when a migration connection is configured");
         await using (var ownerSource = LedgerStore.CreateDataSource(owner, settings.Database.MigrationPasswordFile))
-            await LedgerSchema.MigrateAsync(ownerSource, engineRole, ct).ConfigureAwait(false);
+            await Reaching("the migration connection", owner, () => LedgerSchema.MigrateAsync(ownerSource, engineRole, ct)).ConfigureAwait(false);
         log.Information("Ledger schema migrated as the owner role; engine role {Role} may only insert into and read the ledger tables", engineRole);
-        await LedgerSchema.CheckVersionAsync(engineSource, ct).ConfigureAwait(false);
+        await Reaching("the engine's connection", engineConnection, async () =>
+        {
+            try
+            {
+                await LedgerSchema.CheckVersionAsync(engineSource, ct).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (!DatabaseFailures.IsUnreachable(e))
+            {
+                throw DatabaseFailures.MigrationFailed("the schema version check after migrating", engineRole, e);
+            }
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="body"/>; a database it cannot reach is DB-UNREACHABLE naming <paramref name="what"/>.</summary>
+    private static async Task Reaching(string what, string connectionString, Func<Task> body)
+    {
+        try
+        {
+            await body().ConfigureAwait(false);
+        }
+        catch (NpgsqlException e) when (DatabaseFailures.IsUnreachable(e))
+        {
+            throw DatabaseFailures.Unreachable(what, connectionString, e);
+        }
+        catch (PostgresException e)
+        {
+            // Not a connection problem and not inside a named step: still the database's refusal, never "unreachable".
+            throw DatabaseFailures.MigrationFailed("the migration", new NpgsqlConnectionStringBuilder(connectionString).Username, e);
+        }
     }
 
     public PipelineDefinition Pipeline(string name) =>
         Pipelines.FirstOrDefault(p => p.Name == name)
         ?? throw new PipelineException("RUN-UNKNOWN-PIPELINE", $"no pipeline named '{name}' in {Settings.PipelinesDir}; known: {string.Join(", ", Pipelines.Select(p => p.Name))}");
 
-    private IReadOnlyList<IStage> StagesFor(PipelineDefinition definition) =>
+    private IReadOnlyList<IStage> StagesFor(PipelineDefinition definition) => Observability.MeteredStage.Wrap(
     [
         new FetchStage(ExportLimits.Default),
         new VerifyStage(),
@@ -149,7 +193,7 @@ public sealed class PipelineEngine : IAsyncDisposable
         new PublishStage(),
         new BuildStage(),
         new PushStage(),
-    ];
+    ]);
 
     public async ValueTask DisposeAsync()
     {

@@ -16,6 +16,13 @@ internal static class CheckpointSigner
 {
     public const string LatestFile = "latest.note";
 
+    /// <summary>
+    /// Refusals that mean the database no longer extends what this engine signed (or holds a foreign
+    /// checkpoint): a rewritten, truncated or forged history, i.e. a security event, not an outage.
+    /// </summary>
+    public static bool IsRefusal(string code) =>
+        code is "LOG-CHECKPOINT-REGRESSED" or "LOG-CHECKPOINT-INCONSISTENT" or "LOG-LEAF-CHANGED" or "LOG-LEAF-MISSING" or "LOG-CHECKPOINT-CONFLICT";
+
     /// <exception cref="PipelineException">
     /// LOG-CHECKPOINT-REGRESSED (the log is smaller than the last signed checkpoint),
     /// LOG-CHECKPOINT-INCONSISTENT (history before it differs), LOG-LEAF-CHANGED / LOG-LEAF-MISSING

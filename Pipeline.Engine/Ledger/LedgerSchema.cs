@@ -195,6 +195,7 @@ public static class LedgerSchema
             );
             create index lifecycle_approvals_request on lifecycle_approvals (request_id, given_at);
             """),
+        (7, Cluster.QuartzSchema.MigrationSql),
     ];
 
     /// <summary>Tables of the delivery lifecycle: the engine reads, inserts and updates them (they are working state, the log is the record).</summary>
@@ -222,6 +223,7 @@ public static class LedgerSchema
             await lk.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
+        var step = "the schema_migrations table";
         try
         {
             await using (var create = new NpgsqlCommand(
@@ -236,8 +238,9 @@ public static class LedgerSchema
 
             foreach (var (version, sql) in Steps.Where(s => s.Version > current))
             {
+                step = $"step {version} of {LatestVersion}";
                 await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-                await using (var step = new NpgsqlCommand(sql, conn, tx)) await step.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                await using (var run = new NpgsqlCommand(sql, conn, tx)) await run.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 await using (var mark = new NpgsqlCommand("insert into schema_migrations (version) values ($1)", conn, tx))
                 {
                     mark.Parameters.AddWithValue(version);
@@ -247,7 +250,12 @@ public static class LedgerSchema
                 await tx.CommitAsync(ct).ConfigureAwait(false);
             }
 
+            step = $"granting the engine role '{engineRole}' its rights";
             if (engineRole is not null) await GrantAsync(conn, engineRole, ct).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (!DatabaseFailures.IsUnreachable(e))
+        {
+            throw DatabaseFailures.MigrationFailed(step, conn.UserName, e);
         }
         finally
         {
@@ -280,6 +288,7 @@ public static class LedgerSchema
             grant select on schema_migrations to {r};
             revoke all on {string.Join(", ", LifecycleTables)} from {r};
             grant select, insert, update on {string.Join(", ", LifecycleTables)} to {r};
+            {Cluster.QuartzSchema.GrantSql(r)}
             """;
         await using var cmd = new NpgsqlCommand(sql, conn);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);

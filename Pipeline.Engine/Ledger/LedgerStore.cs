@@ -160,45 +160,33 @@ public sealed partial class LedgerStore(NpgsqlDataSource dataSource, TimeProvide
     /// <summary>
     /// Seals <paramref name="record"/> into the chain and, when the store signs, appends the signed
     /// <paramref name="statement"/> (or one made from the record) to the transparency log, atomically.
+    /// The statement is signed by the caller; the write joins the store's group commit
+    /// (<see cref="GroupCommit"/>): concurrent appenders share one transaction under the one append lock,
+    /// in arrival order, each entry still individually signed and chained.
     /// </summary>
     public async Task<LedgerEntry> AppendAsync(StageRecord record, Attestations.InTotoStatement? statement, CancellationToken ct)
     {
+        var item = SealItem(record, statement);
+        return GroupCommit
+            ? await EnqueueAsync(item, ct).ConfigureAwait(false)
+            : await AppendOneByOneAsync(item, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// True (default): concurrent one-entry appends are group-committed. False: every append takes the
+    /// lock in its own transaction (the path before group commit; bench/ledger measures it as the baseline).
+    /// </summary>
+    public bool GroupCommit { get; init; } = true;
+
+    /// <summary>A record ready to write: its leaf (null when the store does not sign) and its stored time.</summary>
+    private sealed record SealedItem(StageRecord Record, NewLeaf? Leaf, DateTimeOffset At);
+
+    private SealedItem SealItem(StageRecord record, Attestations.InTotoStatement? statement)
+    {
         var now = time.GetUtcNow();
-        var at = LedgerEntry.TruncateToMicroseconds(now);
-        NewLeaf? leaf = null;
-        if (signing is not null) (leaf, at) = Seal(signing, record, statement, now);
-
-        await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-        var (seq, prev) = await LockAndReadChainHeadAsync(conn, tx, ct).ConfigureAwait(false);
-
-        var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
-        long? logIndex = null;
-        if (leaf is not null) logIndex = await TransparencyLog.AppendAsync(conn, tx, leaf, ct).ConfigureAwait(false);
-
-        await using (var ins = new NpgsqlCommand(
-                         "insert into ledger_entries(seq, delivery_id, pipeline, stage, verdict, reason_code, reason, input_digest, output_digest, evidence, recorded_at, prev_hash, entry_hash, log_index) " +
-                         "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)", conn, tx))
-        {
-            ins.Parameters.AddWithValue(seq);
-            ins.Parameters.AddWithValue(record.DeliveryId);
-            ins.Parameters.AddWithValue(record.Pipeline);
-            ins.Parameters.AddWithValue(record.Stage);
-            ins.Parameters.AddWithValue(record.Verdict == Verdict.Passed ? "passed" : "failed");
-            ins.Parameters.Add(Text(record.ReasonCode));
-            ins.Parameters.Add(Text(record.Reason));
-            ins.Parameters.Add(Text(record.InputDigest));
-            ins.Parameters.Add(Text(record.OutputDigest));
-            ins.Parameters.AddWithValue(EvidenceJson.Serialize(record.Evidence));
-            ins.Parameters.AddWithValue(at);
-            ins.Parameters.AddWithValue(prev);
-            ins.Parameters.AddWithValue(hash);
-            ins.Parameters.Add(new NpgsqlParameter { Value = (object?)logIndex ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-            await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-
-        await tx.CommitAsync(ct).ConfigureAwait(false);
-        return new LedgerEntry(seq, record, at, prev, hash) { LogIndex = logIndex };
+        if (signing is null) return new SealedItem(record, null, LedgerEntry.TruncateToMicroseconds(now));
+        var (leaf, at) = Seal(signing, record, statement, now);
+        return new SealedItem(record, leaf, at);
     }
 
     /// <summary>
@@ -214,17 +202,30 @@ public sealed partial class LedgerStore(NpgsqlDataSource dataSource, TimeProvide
         ArgumentNullException.ThrowIfNull(items);
         if (items.Count == 0) return [];
         var now = time.GetUtcNow();
-        var leaves = new NewLeaf[items.Count];
-        var times = Enumerable.Repeat(LedgerEntry.TruncateToMicroseconds(now), items.Count).ToArray();
+        var sealedItems = new SealedItem[items.Count];
         if (signing is not null)
-            Parallel.For(0, items.Count, new ParallelOptions { CancellationToken = ct }, i => (leaves[i], times[i]) = Seal(signing, items[i].Record, items[i].Statement, now));
+            Parallel.For(0, items.Count, new ParallelOptions { CancellationToken = ct }, i =>
+            {
+                var (leaf, at) = Seal(signing, items[i].Record, items[i].Statement, now);
+                sealedItems[i] = new SealedItem(items[i].Record, leaf, at);
+            });
+        else
+            for (var i = 0; i < items.Count; i++) sealedItems[i] = new SealedItem(items[i].Record, null, LedgerEntry.TruncateToMicroseconds(now));
+        return await WriteSealedAsync(sealedItems, ct).ConfigureAwait(false);
+    }
 
+    /// <summary>
+    /// Writes sealed items in one transaction under the append lock: their leaves and nodes, then their
+    /// chained ledger rows (COPY), in list order. All or nothing.
+    /// </summary>
+    private async Task<IReadOnlyList<LedgerEntry>> WriteSealedAsync(IReadOnlyList<SealedItem> items, CancellationToken ct)
+    {
         await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
         var (seq, prev) = await LockAndReadChainHeadAsync(conn, tx, ct).ConfigureAwait(false);
 
         long? firstIndex = null;
-        if (signing is not null) firstIndex = await TransparencyLog.AppendBatchAsync(conn, tx, leaves, ct).ConfigureAwait(false);
+        if (signing is not null) firstIndex = await TransparencyLog.AppendBatchAsync(conn, tx, items.Select(x => x.Leaf!).ToList(), ct).ConfigureAwait(false);
 
         var entries = new List<LedgerEntry>(items.Count);
         await using (var copy = await conn.BeginBinaryImportAsync(
@@ -233,7 +234,7 @@ public sealed partial class LedgerStore(NpgsqlDataSource dataSource, TimeProvide
             for (var i = 0; i < items.Count; i++)
             {
                 var record = items[i].Record;
-                var at = times[i];
+                var at = items[i].At;
                 var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
                 long? logIndex = firstIndex + i;
                 await copy.StartRowAsync(ct).ConfigureAwait(false);

@@ -242,6 +242,7 @@ public sealed partial class LifecycleService
     private static void CheckNext(DeliveryLifecycle d, StagePlan plan, StageDefinition to)
     {
         var index = plan.IndexOf(to);
+        if (index == d.StageIndex + 1 && StageBlock(d, plan) is { } blocked) throw blocked;
         if (index == d.StageIndex + 1) return;
         if (index > d.StageIndex + 1)
             throw new LifecycleException(LifecycleErrors.StageSkipped,

@@ -52,6 +52,7 @@ public sealed partial class LifecycleService
             if (error is null) done.Add(d);
         }
 
+        done.AddRange(await ResumeDeploymentsAsync(pipeline, ct).ConfigureAwait(false));
         return done;
     }
 
@@ -117,6 +118,7 @@ public sealed partial class LifecycleService
         await tx.CommitAsync(ct).ConfigureAwait(false);
         _log.Information("Delivery {DeliveryId} ({Pipeline} {Tag}) is in {Stage} (log {LogIndex})", deliveryId, d.Pipeline, d.Tag, to.Name, entry.LogIndex);
         await CheckpointAsync(ct).ConfigureAwait(false);
+        if (to.Environment is not null && Deployment is not null) stored = await DeployStageAsync(deliveryId, ct).ConfigureAwait(false);
         return (stored, null);
     }
 

@@ -19,7 +19,7 @@ public sealed partial class LifecycleService
 {
     private readonly LedgerStore _ledger;
     private readonly LifecycleStore _store;
-    private readonly IReadOnlyList<PipelineDefinition> _pipelines;
+    private IReadOnlyList<PipelineDefinition> _pipelines;
     private readonly StagePlan _engineStages;
     private readonly PromotionStep _promotion;
     private readonly Func<Guid, CancellationToken, Task<string?>> _verifyChain;
@@ -48,7 +48,14 @@ public sealed partial class LifecycleService
     }
 
     /// <summary>The people directory: <c>People.Authenticate(token, channel)</c> turns a bearer token into an <see cref="Actor"/>.</summary>
-    public PeopleDirectory People { get; }
+    public PeopleDirectory People { get; private set; }
+
+    /// <summary>A reloaded people file and pipeline definitions (validated whole by the config watcher) take effect for the next action.</summary>
+    internal void Reload(PeopleDirectory people, IReadOnlyList<PipelineDefinition> pipelines)
+    {
+        _pipelines = pipelines;
+        People = people;
+    }
 
     /// <summary>The stage plan of a pipeline: its own <c>stages:</c>, else the engine's, else the default.</summary>
     public StagePlan PlanFor(string pipeline) => _pipelines.FirstOrDefault(p => p.Name == pipeline)?.Stages ?? _engineStages;
@@ -140,6 +147,7 @@ public sealed partial class LifecycleService
     private static string? WaitingFor(DeliveryLifecycle d, StagePlan plan, PromotionRequest? q)
     {
         var next = d.StageIndex + 1 < plan.Stages.Count ? plan.Stages[d.StageIndex + 1] : null;
+        if (d.State is LifecycleState.InStage or LifecycleState.Final && StageBlock(d, plan) is { } blocked) return $"{blocked.Code}: {blocked.Message}";
         return d.State switch
         {
             LifecycleState.Accepted or LifecycleState.InStage when next is not null => $"a promotion request into {next.Name}",

@@ -18,7 +18,9 @@ namespace Pipeline.Engine.Lifecycle;
 ///   - name: Produktion
 ///     tag: prod
 ///     approval: { approvers: 2, requireSignature: true }
+///     environment: { kind: gitops, repository: https://git.example/env/prod.git, path: apps/fv, namespace: fv, signingKey: deploy-key }
 /// </code>
+/// <c>environment</c> (optional; none = promotion only) is read by <see cref="Deploy.StageEnvironmentParser"/>.
 /// </summary>
 public static class StageConfigParser
 {
@@ -96,8 +98,9 @@ public static class StageConfigParser
             rule = new ApprovalRule(role, approvers, fourEyes, signature, validFor, onBehalf, automatic);
         }
 
+        var environment = m.Mapping("environment") is { } env ? Deploy.StageEnvironmentParser.Parse(env, baseDir, checkFiles) : null;
         m.Done();
-        return m.Errors.All.Count > before || name is null ? null : new StageDefinition(name.Trim(), tag, registry, prefix, rule);
+        return m.Errors.All.Count > before || name is null ? null : new StageDefinition(name.Trim(), tag, registry, prefix, rule, environment);
     }
 
     private static string? File(MappingReader m, string key, string baseDir, bool check)

@@ -14,7 +14,8 @@ namespace Pipeline.Engine.Lifecycle;
 /// <param name="Registry">The stage's own registry, or null for the engine's registry.</param>
 /// <param name="RepositoryPrefix">Prepended to the intake repository: <c>{prefix}/{intake repository}</c>.</param>
 /// <param name="Approval">Who must approve the step into this stage.</param>
-public sealed record StageDefinition(string Name, string Tag, StageRegistry? Registry, string RepositoryPrefix, ApprovalRule Approval)
+/// <param name="Environment">Where the stage deploys and verifies (gitops or docker), or null: promotion only.</param>
+public sealed record StageDefinition(string Name, string Tag, StageRegistry? Registry, string RepositoryPrefix, ApprovalRule Approval, Deploy.StageEnvironment? Environment = null)
 {
     /// <summary>The repository of an intake repository's image in this stage.</summary>
     public string RepositoryFor(string intakeRepository) => RepositoryPrefix + "/" + intakeRepository;

@@ -17,7 +17,7 @@ namespace Pipeline.Engine.Runs;
 /// pending instead, retried by a later pass after a backoff (or at once after <c>pipeline retry</c>);
 /// later tags of the pipeline wait behind it so that versions are still accepted in order.
 /// </summary>
-public sealed class DeliveryRunner(
+public sealed partial class DeliveryRunner(
     EngineSettings settings,
     LedgerStore ledger,
     Func<PipelineDefinition, IReadOnlyList<IStage>> stagesFor,
@@ -38,13 +38,15 @@ public sealed class DeliveryRunner(
 
         Directory.CreateDirectory(settings.WorkDir);
         var mirrorDir = Path.Combine(settings.WorkDir, "mirrors", definition.Name + ".git");
-        // Holding the lock, every delivery of this pipeline still marked running was cut off (killed, crashed, lost its lock).
+        // Holding the lock, every delivery of this pipeline still marked running was cut off (killed, crashed, lost its lock):
+        // those with every stage recorded are resumed (accepted), the others become retries.
+        var resumed = await ResumePushedAsync(definition, pipelineLock, log1, ct).ConfigureAwait(false);
         await new StaleDeliveries(settings, ledger, time).RecoverAsync(definition.Name, pipelineLock, mirrorDir, log1, ct).ConfigureAwait(false);
         using var mirror = SupplierMirror.Open(mirrorDir, definition.Source.Url);
         log1.Information("Fetching tags of {Pipeline} from {Source}", definition.Name, SupplierMirror.Redact(definition.Source.Url.ToString()));
         mirror.Fetch(GitCredentials.FromFile(definition.Source.CredentialsFile), ct);
 
-        var deliveries = new List<DeliveryReport>();
+        var deliveries = new List<DeliveryReport>(resumed);
         var skipped = new List<string>();
         var waiting = new List<string>();
         string? heldBehind = null;
@@ -142,9 +144,11 @@ public sealed class DeliveryRunner(
             context.StageEvidence.Clear();
             // Before every stage (publish and push write to VCS B and the registry): a node that lost its lock stops here.
             await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
+            UnsafeTestFault.At($"stage:{stage.Name}:before");
             try
             {
                 outcome = await stage.ExecuteAsync(context, ct).ConfigureAwait(false);
+                UnsafeTestFault.At($"stage:{stage.Name}:after");
                 // A copy: a stage may hand back the context's working evidence map, which the next stage reuses.
                 record = new StageRecord(id, definition.Name, stage.Name, Verdict.Passed, null, null, outcome.InputDigest, outcome.OutputDigest,
                     new Dictionary<string, string>(outcome.Evidence, StringComparer.Ordinal));
@@ -167,6 +171,7 @@ public sealed class DeliveryRunner(
 
             await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
             entries.Add(await ledger.AppendAsync(record, Attest(context, stage.Name, outcome, record, statements), ct).ConfigureAwait(false));
+            UnsafeTestFault.At($"stage:{stage.Name}:recorded");
             if (failCode is null) continue;
 
             current.Decided = true;
@@ -195,21 +200,35 @@ public sealed class DeliveryRunner(
     }
 
     /// <summary>
-    /// The one place a delivery becomes accepted: every stage passed and was recorded. Records
-    /// the status, signs a checkpoint and attaches the stage attestations to the pushed images.
-    /// Not cancelled by a shutdown: once every stage is recorded, the acceptance is finished.
+    /// The one place a delivery becomes accepted: every stage passed and was recorded. Signs a
+    /// checkpoint, attaches the stage attestations to the pushed images, then records the status
+    /// (in this order, so a node killed on the way leaves the delivery running and the next pass
+    /// resumes it: <see cref="ResumePushedAsync"/>). Not cancelled by a shutdown: once every stage
+    /// is recorded, the acceptance is finished.
     /// </summary>
     private async Task<DeliveryReport> AcceptAsync(DeliveryContext context, IReadOnlyList<LedgerEntry> entries, PipelineLock pipelineLock, ILogger dlog)
     {
+        var subjects = context.Builds.Select(b => new AttestationSubject(b.Repository, b.IndexBytes is { } ib
+            ? new Pipeline.Registry.Model.Descriptor(Pipeline.Registry.Model.MediaTypes.OciIndex, b.Digest, ib.LongLength)
+            : b.Platforms[0].Image.ManifestDescriptor)).ToList();
+        return await FinishAcceptanceAsync(context.Definition, context.DeliveryId, context.Tag.Name, context.PushedImages.ToArray(), subjects, entries, context.WorkDir, pipelineLock, dlog)
+            .ConfigureAwait(false);
+    }
+
+    private async Task<DeliveryReport> FinishAcceptanceAsync(PipelineDefinition definition, Guid id, string tag, IReadOnlyList<string> images,
+        IReadOnlyList<AttestationSubject> subjects, IReadOnlyList<LedgerEntry> entries, string workDir, PipelineLock pipelineLock, ILogger dlog)
+    {
         var ct = CancellationToken.None;
-        await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
-        await ledger.FinishDeliveryAsync(context.DeliveryId, DeliveryStatus.Accepted, null, null, string.Join(" ", context.PushedImages), ct).ConfigureAwait(false);
         await CheckpointAsync(dlog, ct).ConfigureAwait(false);
-        await AttachAttestationsAsync(context, entries, dlog, ct).ConfigureAwait(false);
-        TryDelete(context.WorkDir);
-        dlog.Information("Delivery {DeliveryId} accepted: {Images}", context.DeliveryId, context.PushedImages);
-        var accepted = new DeliveryReport(context.DeliveryId, context.Definition.Name, context.Tag.Name, DeliveryStatus.Accepted, null, null, entries, context.PushedImages.ToArray(), null);
-        if (OnAccepted is { } lifecycle) await lifecycle(context.Definition, accepted, ct).ConfigureAwait(false);
+        await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
+        await AttachAttestationsAsync(subjects, entries, dlog, ct).ConfigureAwait(false);
+        UnsafeTestFault.At("accept:attached");
+        await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
+        await ledger.FinishDeliveryAsync(id, DeliveryStatus.Accepted, null, null, string.Join(" ", images), ct).ConfigureAwait(false);
+        TryDelete(workDir);
+        dlog.Information("Delivery {DeliveryId} accepted: {Images}", id, images);
+        var accepted = new DeliveryReport(id, definition.Name, tag, DeliveryStatus.Accepted, null, null, entries, images, null);
+        if (OnAccepted is { } lifecycle) await lifecycle(definition, accepted, ct).ConfigureAwait(false);
         return accepted;
     }
 
@@ -265,6 +284,10 @@ public sealed class DeliveryRunner(
             var cp = await ledger.CheckpointAsync(ct).ConfigureAwait(false);
             dlog.Information("Ledger checkpoint signed: size {TreeSize}, root {Root}", cp.TreeSize, Convert.ToHexStringLower(cp.RootHash));
         }
+        catch (PipelineException e) when (CheckpointSigner.IsRefusal(e.Code))
+        {
+            dlog.Error("SECURITY EVENT {Code}: the engine refused to sign a ledger checkpoint: {Error}; compare the database with the checkpoint folder ('pipeline audit verify')", e.Code, e.Message);
+        }
         catch (Exception e) when (e is Npgsql.NpgsqlException or IOException or PipelineException)
         {
             dlog.Error("Could not sign a ledger checkpoint: {Error}; run 'pipeline audit checkpoint'", e.Message);
@@ -282,10 +305,9 @@ public sealed class DeliveryRunner(
     /// attestation exists only then. A failure is logged, not fatal: the image is pushed and the
     /// transparency log, not the registry, is the record auditors verify against.
     /// </summary>
-    private async Task AttachAttestationsAsync(DeliveryContext context, IReadOnlyList<LedgerEntry> entries, ILogger dlog, CancellationToken ct)
+    private async Task AttachAttestationsAsync(IReadOnlyList<AttestationSubject> subjects, IReadOnlyList<LedgerEntry> entries, ILogger dlog, CancellationToken ct)
     {
-        var builds = context.Builds;
-        if (ledger.Signing is null || builds.Count == 0) return;
+        if (ledger.Signing is null || subjects.Count == 0) return;
         try
         {
             var envelopes = new List<(string Stage, long Index, string PredicateType, byte[] Envelope)>();
@@ -297,23 +319,27 @@ public sealed class DeliveryRunner(
             }
 
             using var client = RegistryClients.Create(settings);
-            foreach (var build in builds)
+            foreach (var (repository, subject) in subjects)
             {
-                var subject = build.IndexBytes is { } ib
-                    ? new Pipeline.Registry.Model.Descriptor(Pipeline.Registry.Model.MediaTypes.OciIndex, build.Digest, ib.LongLength)
-                    : build.Platforms[0].Image.ManifestDescriptor;
+                // Attached once: a resumed acceptance skips what the cut-off one attached already.
+                var present = (await client.ListReferrersAsync(repository, subject.Digest, DsseArtifactType, ct).ConfigureAwait(false))
+                    .Select(d => d.Annotations?.GetValueOrDefault(LogIndexAnnotation)).OfType<string>().ToHashSet(StringComparer.Ordinal);
+                var attached = 0;
                 foreach (var (stage, index, predicateType, envelope) in envelopes)
                 {
+                    var logIndex = index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    if (present.Contains(logIndex)) continue;
                     var blob = new Pipeline.Registry.Model.Descriptor(DsseArtifactType, Pipeline.Registry.Model.Digest.Compute(envelope), envelope.LongLength);
-                    await client.AttachArtifactAsync(build.Repository, subject, DsseArtifactType, [(blob, envelope)], new Dictionary<string, string>
+                    await client.AttachArtifactAsync(repository, subject, DsseArtifactType, [(blob, envelope)], new Dictionary<string, string>
                     {
                         [StageAnnotation] = stage,
-                        [LogIndexAnnotation] = index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        [LogIndexAnnotation] = logIndex,
                         ["in-toto.io/predicate-type"] = predicateType,
                     }, ct).ConfigureAwait(false);
+                    attached++;
                 }
 
-                dlog.Information("Attached {Count} stage attestations to {Repository}@{Digest}", envelopes.Count, build.Repository, build.Digest);
+                dlog.Information("Attached {Count} stage attestations to {Repository}@{Digest} ({Present} were attached already)", attached, repository, subject.Digest, present.Count);
             }
         }
         catch (Exception e) when (e is Pipeline.Registry.RegistryException or PipelineException or HttpRequestException or IOException)
@@ -321,6 +347,9 @@ public sealed class DeliveryRunner(
             dlog.Error("ATT-ATTACH-FAILED: could not attach the stage attestations to the pushed image: {Error}; they are in the transparency log ('pipeline audit export')", e.Message);
         }
     }
+
+    /// <summary>Where a delivery's stage attestations are attached: a pushed image (or index) in its repository.</summary>
+    private sealed record AttestationSubject(string Repository, Pipeline.Registry.Model.Descriptor Subject);
 
     /// <summary>Moves the delivery's files to a read-only quarantine folder with a report for the security team.</summary>
     /// <remarks>The verdict stands when the report cannot be written (a full disk): the folder is then listed as broken.</remarks>

@@ -9,8 +9,9 @@ namespace Pipeline.Engine.Runs;
 /// delivery of the pipeline still marked running was cut off: its holder is gone (else the lock
 /// would not be free). Each gets a signed <c>interrupted</c> ledger entry with <c>ENG-INTERRUPTED</c>
 /// and becomes pending, due at once (this pass retries its tag from the start); its work folder
-/// is removed, and so are the temporary files of an interrupted git fetch and of blobs that
-/// nothing has written to for a while.
+/// is removed, and so are the work folders this node left for deliveries another node has
+/// recovered since, the temporary files of an interrupted git fetch and blobs that nothing has
+/// written to for a while.
 /// </summary>
 public sealed class StaleDeliveries(EngineSettings settings, LedgerStore ledger, TimeProvider time)
 {
@@ -46,6 +47,7 @@ public sealed class StaleDeliveries(EngineSettings settings, LedgerStore ledger,
                 d.Id, d.Tag, last?.Stage ?? "none");
         }
 
+        await CleanOrphanRunFoldersAsync(pipeline, log, ct).ConfigureAwait(false);
         CleanMirrorLeftovers(mirrorDir, log);
         CleanAbandonedBlobs(Path.Combine(settings.WorkDir, "blobs", "tmp"), log);
         if (stale.Count > 0 && ledger.Signing is not null)
@@ -61,6 +63,25 @@ public sealed class StaleDeliveries(EngineSettings settings, LedgerStore ledger,
         }
 
         return stale.Count;
+    }
+
+    /// <summary>
+    /// Work folders of this pipeline's deliveries that this node's folder still holds although the
+    /// delivery is over: a node killed mid-delivery whose delivery another node of the cluster then
+    /// recovered (that node cannot reach this node's disk). Holding the pipeline's lock at the start
+    /// of a pass, no delivery of the pipeline runs in this folder, so each such folder is removed.
+    /// </summary>
+    private async Task CleanOrphanRunFoldersAsync(string pipeline, ILogger log, CancellationToken ct)
+    {
+        var runs = Path.Combine(settings.WorkDir, "runs");
+        if (!Directory.Exists(runs)) return;
+        foreach (var dir in Directory.EnumerateDirectories(runs))
+        {
+            if (!Guid.TryParseExact(Path.GetFileName(dir), "N", out var id)) continue;
+            if (await ledger.GetDeliveryAsync(id, ct).ConfigureAwait(false) is not { } d || d.Pipeline != pipeline) continue;
+            DeliveryRunner.TryDelete(dir);
+            log.Information("Removed the work folder of delivery {DeliveryId} ({Tag}, now {Status}), left by this node when it stopped", id, d.Tag, d.Status);
+        }
     }
 
     /// <summary>Temporary pack files of a fetch that was killed (libgit2 and git name them so until they are complete).</summary>

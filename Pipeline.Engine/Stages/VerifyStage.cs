@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using Pipeline.Checkup;
 using Pipeline.Checkup.Checksums;
 using Pipeline.Engine.Definitions;
@@ -49,6 +50,8 @@ public sealed class VerifyStage : IStage
             throw new CheckupException("CHK-MANIFEST-TOO-LARGE", $"{settings.Manifest} is {manifestInfo.Length} bytes; more than 64 MiB is not a checksum manifest");
         var manifestBytes = await File.ReadAllBytesAsync(manifestPath, ct).ConfigureAwait(false);
         evidence["manifest"] = settings.Manifest;
+        // Named before any check of it, so a rejection's signed evidence says which manifest was examined.
+        evidence["manifestDigest"] = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(manifestBytes));
         ManifestProtection.Verify(settings, context.TreeDir, manifestBytes, signers, tag.Name, context.TagTime, evidence);
 
         var manifest = ChecksumManifest.Parse(settings.Manifest, manifestBytes);
@@ -61,8 +64,16 @@ public sealed class VerifyStage : IStage
 
         // The delivery's build description is part of the convention check: a delivery whose
         // delivery.yaml is invalid is rejected here, before anything is published or built.
+        var deliveryYaml = Path.Combine(context.TreeDir, DeliveryManifest.FileName);
+        if (File.Exists(deliveryYaml)) evidence["deliveryManifestDigest"] = await DigestAsync(deliveryYaml, ct).ConfigureAwait(false);
         context.Delivery = DeliveryManifestParser.Load(context.TreeDir, definition.Images.AllowedBaseImages, definition.Images.AllowRoot);
         evidence["images"] = string.Join(",", context.Delivery.Images.Select(i => i.Name));
         return new StageOutcome("sha1:" + tag.ObjectId, report.ManifestDigest, evidence);
+    }
+
+    private static async Task<string> DigestAsync(string path, CancellationToken ct)
+    {
+        await using var f = File.OpenRead(path);
+        return "sha256:" + Convert.ToHexStringLower(await SHA256.HashDataAsync(f, ct).ConfigureAwait(false));
     }
 }

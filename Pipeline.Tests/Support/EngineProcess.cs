@@ -19,14 +19,28 @@ public sealed class EngineProcess : IDisposable
     public IReadOnlyCollection<string> Lines => _lines;
     public string Log => string.Join("\n", _lines);
 
+    /// <summary>The process has ended (killed or exited).</summary>
+    public bool HasExited => _exited.Task.IsCompleted;
+
+    /// <summary>The exit code of an ended process (137 after kill -9).</summary>
+    public int ExitCode
+    {
+        get
+        {
+            _process.WaitForExit();
+            return _process.ExitCode;
+        }
+    }
+
     /// <summary>Starts <c>dotnet pipeline.dll ARGS</c>; <paramref name="when"/> runs its action on the first log line it matches.</summary>
-    public static EngineProcess Start(IEnumerable<string> args, Func<string, bool> when, Action<EngineProcess> act)
+    public static EngineProcess Start(IEnumerable<string> args, Func<string, bool> when, Action<EngineProcess> act, IReadOnlyDictionary<string, string>? environment = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "pipeline.dll");
         if (!File.Exists(dll)) Assert.Fail($"{dll} is missing: the test project must reference Pipeline.Engine");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
         var e = new EngineProcess(p);
         var fired = 0;

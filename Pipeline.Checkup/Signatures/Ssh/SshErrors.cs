@@ -19,4 +19,6 @@ public static class SshErrors
     public const string MalformedBlob = "CHK-SSH-007";
     /// <summary>An authorized_keys / allowed-signers style public key line cannot be parsed.</summary>
     public const string MalformedPublicKey = "CHK-SSH-008";
+    /// <summary>A private key file cannot sign: encrypted, not ssh-ed25519, or malformed.</summary>
+    public const string UnusablePrivateKey = "CHK-SSH-009";
 }

@@ -57,17 +57,15 @@ public class AuditReadOnlyTests
               connectionString: "{new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = role }.ConnectionString}"
             ledger:
               origin: {Origin}
-            clamd:
-              endpoints: [tcp://127.0.0.1:3310]
-              configFile: {SharedClamd.ConfigFile}
-            registry:
-              url: http://127.0.0.1:5000
-            internalGit:
-              url: http://127.0.0.1:8088/git/internal
             """);
         var pub = dir.Combine("engine.pub.pem");
 
-        var (rc, o, e) = await Cli("audit", "verify", "--config", config, "--key", pub);
+        // engine.yaml names no clamd, registry or internal git: the engine refuses it, auditors need none of it.
+        var (rc, o, e) = await Cli("check", "--config", config);
+        Assert.That(rc, Is.EqualTo(2));
+        Assert.That(e, Does.Contain("clamd").And.Contain("registry"));
+
+        (rc, o, e) = await Cli("audit", "verify", "--config", config, "--key", pub);
         Assert.That(rc, Is.EqualTo(0), e);
         Assert.That(o, Does.Contain("log verified: OK").And.Contain("append-only: 8 of 8 triggers enabled").And.Contain("no other role may change them"));
 

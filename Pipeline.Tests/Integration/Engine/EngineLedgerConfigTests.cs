@@ -111,4 +111,58 @@ public class EngineLedgerConfigTests
         Assert.That(e.Message, Does.Contain("gone.pem"));
         Assert.That(e.Message, Does.Contain("the log origin must be one word without spaces"));
     }
+
+    [Test]
+    public async Task A_migration_the_database_refuses_is_DB_MIGRATION_FAILED_naming_the_step_the_state_and_the_missing_right()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var engineRole = await db.CreateLoginRoleAsync();
+        var weakOwner = await db.CreateLoginRoleAsync(); // may log in, may not create anything in schema public (PostgreSQL 15)
+        using var dir = new TempDir("engine-cfg-");
+        var path = Config(dir, new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = engineRole }.ConnectionString, $"""
+              migrationConnectionString: "{new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = weakOwner }.ConnectionString}"
+            """);
+        var e = (await Assert.ThrowsAsync<Pipeline.Engine.PipelineException>(() => PipelineEngine.StartAsync(path, TimeProvider.System, Serilog.Core.Logger.None, default)))!;
+        Assert.That(e.Code, Is.EqualTo("DB-MIGRATION-FAILED"), e.Message);
+        Assert.That(e.Message, Does.Contain("at the schema_migrations table").And.Contain($"as role '{weakOwner}'").And.Contain("SQL state 42501")
+            .And.Contain($"role '{weakOwner}' needs CREATE and USAGE on schema public"));
+        Assert.That(e.Message, Does.Not.Contain("supplier").And.Not.Contain("delivery"));
+
+        // A step the database refuses for another reason: the step and its state, not "unreachable".
+        await using (var owner = db.DataSource())
+        await using (var clash = owner.CreateCommand("create table deliveries (x int)"))
+            await clash.ExecuteNonQueryAsync();
+        var dev = Config(dir, db.ConnectionString, "");
+        e = (await Assert.ThrowsAsync<Pipeline.Engine.PipelineException>(() => PipelineEngine.StartAsync(dev, TimeProvider.System, Serilog.Core.Logger.None, default)))!;
+        Assert.That(e.Code, Is.EqualTo("DB-MIGRATION-FAILED"), e.Message);
+        Assert.That(e.Message, Does.Contain($"at step 1 of {Pipeline.Engine.Ledger.LedgerSchema.LatestVersion}").And.Contain("SQL state 42P07").And.Contain("\"deliveries\" already exists"));
+        Assert.That((await PipelineCli(dev)).Err, Does.StartWith("DB-MIGRATION-FAILED: the ledger schema migration failed at step 1"));
+    }
+
+    [Test]
+    public async Task A_database_that_cannot_be_reached_is_DB_UNREACHABLE_naming_the_connection()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        using var dir = new TempDir("engine-cfg-");
+        // Refused: nothing listens on port 1.
+        var path = Config(dir, db.ConnectionString, """
+              migrationConnectionString: "Host=127.0.0.1;Port=1;Username=owner;Database=ledger;Timeout=2"
+            """);
+        var e = (await Assert.ThrowsAsync<Pipeline.Engine.PipelineException>(() => PipelineEngine.StartAsync(path, TimeProvider.System, Serilog.Core.Logger.None, default)))!;
+        Assert.That(e.Code, Is.EqualTo("DB-UNREACHABLE"), e.Message);
+        Assert.That(e.Message, Does.StartWith("cannot reach the ledger database (the migration connection: role 'owner' at 127.0.0.1:1/ledger)"));
+
+        // The server answers but refuses the session (no such database): still unreachable, not a migration failure.
+        var missing = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Database = "no_such_ledger_db" }.ConnectionString;
+        var (rc, err) = await PipelineCli(Config(dir, missing, ""));
+        Assert.That(rc, Is.EqualTo(Pipeline.Engine.Cli.PipelineCli.Failure));
+        Assert.That(err, Does.StartWith("DB-UNREACHABLE: cannot reach the ledger database (the engine's connection, migrating in dev mode").And.Contain("SQL state 3D000"));
+    }
+
+    private static async Task<(int Rc, string Err)> PipelineCli(string config)
+    {
+        var err = new StringWriter();
+        var rc = await Pipeline.Engine.Cli.PipelineCli.RunAsync(["audit", "checkpoint", "--config", config], new StringWriter(), err);
+        return (rc, err.ToString());
+    }
 }

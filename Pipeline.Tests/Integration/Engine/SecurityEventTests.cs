@@ -52,6 +52,35 @@ public class SecurityEventTests : DeliveryFixture
     }
 
     [Test]
+    public async Task A_checkpoint_the_engine_refuses_to_sign_is_a_security_event_with_its_code()
+    {
+        var s = Harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        s.Publish("v1.0.0");
+        Assert.That((await s.RunAsync()).Deliveries.Single().Status, Is.EqualTo(DeliveryStatus.Accepted));
+
+        // The checkpoint folder says this engine once signed a larger log than the database now holds
+        // (as after entries were cut from the database): the engine must not sign over it.
+        var settings = Pipeline.Engine.Configuration.EngineSettingsLoader.Load(s.ConfigPath);
+        var latest = Path.Combine(settings.Ledger.CheckpointDir!, CheckpointSigner.LatestFile);
+        var kept = File.ReadAllText(latest);
+        var keptSize = long.Parse(kept.Split('\n')[1], System.Globalization.CultureInfo.InvariantCulture);
+        using (var key = Pipeline.Engine.Attestations.EngineSigningKey.FromPemFile(settings.Attestation?.SigningKeyFile ?? Path.Combine(settings.WorkDir, "keys", "engine-attestation.pem")))
+            File.WriteAllText(latest, CheckpointNote.Sign(settings.Ledger.Origin, keptSize + 100, new byte[32], key));
+        s.WriteGoodDelivery("1.0.1");
+        s.Publish("v1.0.1");
+        var sink = new CapturingSink();
+
+        var d = (await s.RunAsync(sink.Logger())).Deliveries.Single();
+
+        Assert.That(d.Status, Is.EqualTo(DeliveryStatus.Accepted), "the delivery itself is fine");
+        Assert.That(sink.Lines, Has.Some.Contains("SECURITY EVENT \"LOG-CHECKPOINT-REGRESSED\"").And.Contains("refused to sign a ledger checkpoint")
+            .And.Contains($"last signed a checkpoint at size {keptSize + 100}"));
+        Assert.That(sink.Lines, Has.None.Contains("Ledger checkpoint signed"), "nothing was signed");
+    }
+
+    [Test]
     public void Only_attacks_are_security_events()
     {
         Assert.That(new[] { "FETCH-TAG-REPLAYED", "FETCH-SYMLINK", "FETCH-TAG-MOVED", "FETCH-UNSAFE-PATH", "CHK-ROLLBACK" }.Where(c => !DeliveryRunner.IsSecurityEvent(c)), Is.Empty);

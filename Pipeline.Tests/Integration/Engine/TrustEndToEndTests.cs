@@ -164,7 +164,27 @@ public class TrustEndToEndTests : DeliveryFixture
         Assert.That(evidence["failedCheck"], Is.EqualTo("CHK-SUM-025"));
         Assert.That(evidence["signer"], Is.EqualTo("Certified Release Key"), "the signature check passed before the checksum check failed");
         Assert.That(evidence["signerKey"], Does.StartWith("SHA256:"));
+        Assert.That(evidence["manifestDigest"], Is.EqualTo(Sha256Of(s, "SHA256SUMS")), "the signed evidence names the manifest that was examined");
+        Assert.That(evidence, Does.Not.ContainKey("deliveryManifestDigest"), "delivery.yaml was not examined");
     }
+
+    [Test]
+    public async Task A_delivery_rejected_for_its_delivery_yaml_names_the_digests_of_what_was_examined()
+    {
+        var s = Harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        s.Supplier.Write("delivery.yaml", "version: 2\nimages: []\n");
+        s.Supplier.WriteChecksums();
+        s.Publish("v1.0.0");
+        var d = await Rejected(s, "verify", "CFG-INVALID");
+        var evidence = d.Entries[^1].Record.Evidence;
+        Assert.That(evidence["manifestDigest"], Is.EqualTo(Sha256Of(s, "SHA256SUMS")));
+        Assert.That(evidence["deliveryManifestDigest"], Is.EqualTo(Sha256Of(s, "delivery.yaml")));
+    }
+
+    private static string Sha256Of(Scenario s, string file) =>
+        "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(s.Supplier.WorkTree, file))));
 
     [Test]
     public async Task A_sigstore_bundle_over_the_manifest_is_verified_offline_against_the_operators_root()
