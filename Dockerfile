@@ -17,9 +17,21 @@ RUN dotnet publish Pipeline.Engine/Pipeline.Engine.csproj -c Release -r linux-x6
       --no-restore -o /out \
  && rm -f /out/*.pdb
 
+# git for the streamed export and the push to VCS B (the engine runs the locked-down git binary):
+# the binary, its smart-HTTP helpers and exactly the libraries they link, from the same Ubuntu release
+# as the chiseled runtime, gathered into /gitroot.
+FROM ubuntu:24.04 AS git
+RUN apt-get update && apt-get install -y --no-install-recommends git ca-certificates \
+ && mkdir -p /gitroot/usr/bin /gitroot/usr/lib/git-core \
+ && cp -L /usr/bin/git /gitroot/usr/bin/git \
+ && cp -L /usr/lib/git-core/git-remote-http /usr/lib/git-core/git-remote-https /gitroot/usr/lib/git-core/ \
+ && for lib in $(ldd /usr/bin/git /usr/lib/git-core/git-remote-https | awk '/=> \//{print $3}' | sort -u); do \
+      mkdir -p "/gitroot$(dirname "$lib")" && cp -L "$lib" "/gitroot$lib"; done
+
 # Chiseled: no shell, no package manager, non-root user "app" (uid 1654) by default.
 FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble-chiseled AS runtime
 WORKDIR /app
+COPY --from=git /gitroot/ /
 COPY --from=build /out/ /app/
 COPY pipelines/ /etc/pipeline/pipelines/
 USER 1654:1654

@@ -51,8 +51,13 @@ find "$R/app/runtimes" -mindepth 1 -maxdepth 1 -type d ! -name linux-x64 -exec r
 cp -a "$DOTNET_HOME/dotnet" "$DOTNET_HOME/host" "$R/usr/share/dotnet/"
 cp -a "$DOTNET_HOME/shared/Microsoft.NETCore.App" "$DOTNET_HOME/shared/Microsoft.AspNetCore.App" "$R/usr/share/dotnet/shared/"
 echo /usr/share/dotnet >"$R/etc/dotnet/install_location"
+# git: export (cat-file --batch) and the publish to VCS B run the locked-down git binary; smart HTTP
+# needs its remote helpers (hard links of one program in git-core: copied as regular files).
+mkdir -p "$R/usr/bin" "$R/usr/lib/git-core"
+cp -L "$(command -v git)" "$R/usr/bin/git"
+for helper in git-remote-http git-remote-https; do cp -L "/usr/lib/git-core/$helper" "$R/usr/lib/git-core/$helper"; done
 # Every shared library the runtime, the engine and its native packages need (ldd), dereferenced.
-mapfile -t objects < <(find "$R/usr/share/dotnet" "$R/app" -type f \( -name '*.so' -o -name '*.so.*' -o -name dotnet -o -name pipeline \))
+mapfile -t objects < <(find "$R/usr/share/dotnet" "$R/app" "$R/usr/bin" "$R/usr/lib/git-core" -type f \( -name '*.so' -o -name '*.so.*' -o -name dotnet -o -name pipeline -o -name git -o -name 'git-remote-*' \))
 libs=$(for o in "${objects[@]}"; do { ldd "$o" 2>/dev/null || true; } | awk '/=> \//{print $3} /^\t\/.*ld-linux/{print $1}'; done | sort -u)
 # Regular files only (the builder refuses symbolic links): every library under /lib/x86_64-linux-gnu,
 # which the loader searches without an ld.so.cache, and the loader itself where ELF files name it.
@@ -121,6 +126,11 @@ say "pipeline --version (uid 10001, read-only root): $got"
 check=$(run check 2>&1) || { echo "[engine-image] FAIL: pipeline check in the container: $check" >&2; exit 1; }
 [[ $check == "configuration OK: /etc/pipeline/engine.yaml, "* ]] || { echo "[engine-image] FAIL: unexpected answer of pipeline check: $check" >&2; exit 1; }
 say "pipeline check: $check"
+gitv=$(docker run --rm --read-only --user 10001:10001 --network none --entrypoint /usr/bin/git "$IMAGE" --version 2>&1) \
+  || { echo "[engine-image] FAIL: git in the container: $gitv" >&2; exit 1; }
+helpers=$(docker run --rm --read-only --user 10001:10001 --network none --entrypoint /usr/bin/git "$IMAGE" remote-https 2>&1 || true)
+[[ $helpers == *"remote-curl"* || $helpers == *"usage"* ]] || { echo "[engine-image] FAIL: git's https helper in the container: $helpers" >&2; exit 1; }
+say "git in the image: $gitv"
 whoami=$(docker run --rm --read-only --user 10001:10001 --network none --entrypoint /app/pipeline -e DOTNET_ROOT=/usr/share/dotnet "$IMAGE" check --config /nonexistent.yaml 2>&1 || true)
 [[ $whoami == *"CFG-"* ]] || { echo "[engine-image] FAIL: a missing configuration must be reported with its code: $whoami" >&2; exit 1; }
 say "engine image: OK ($((SECONDS - started)) s)"
