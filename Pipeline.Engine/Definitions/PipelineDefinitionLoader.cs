@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Tenancy;
 
 namespace Pipeline.Engine.Definitions;
 
@@ -176,10 +177,13 @@ public static class PipelineDefinitionLoader
             if (policy is not null && profile is not null) scan = new ScanSelection(policy, profile);
         }
 
+        var schutzbedarf = Tenancy.SchutzbedarfNames.Read(root, "schutzbedarf");
+        if (schutzbedarf is { } level && scan is not null && Tenancy.SchutzbedarfNames.TryParse(scan.Profile, out var chosen) && chosen < level)
+            root.KeyError("scan", $"scan profile '{scan.Profile}' is weaker than the pipeline's Schutzbedarf {level.Name()}", $"use profile '{level.Name()}' or a stricter one, or leave 'scan.profile' out");
         var stages = Lifecycle.StageConfigParser.Parse(root, "stages", baseDir, checkEnvironment);
         root.Done();
         if (errors.All.Count > before) return null;
-        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!) { Scan = scan, Trust = trust, Stages = stages };
+        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!) { Scan = scan, Trust = trust, Stages = stages, Schutzbedarf = schutzbedarf };
     }
 
     private static SignerDefinition? ParseSigner(MappingReader sg, string baseDir, bool checkEnvironment)
