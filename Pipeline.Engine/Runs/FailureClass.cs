@@ -33,6 +33,7 @@ public static class FailureClass
         "ENG-CANCELLED",
         "ENG-INTERRUPTED",
         "ENG-DISK-FULL",
+        "VCS-NO-GIT",        // the engine's own git binary is missing
     };
 
     /// <summary>Registry codes about reaching or authenticating to our registry (its answers about content are not among them).</summary>

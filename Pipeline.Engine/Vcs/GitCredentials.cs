@@ -17,6 +17,9 @@ public sealed class GitCredentials
 
     public string User => _user;
 
+    /// <summary>For handing to git (never logged, never on a command line).</summary>
+    internal string Password => _password;
+
     public static GitCredentials? FromFile(string? path)
     {
         if (path is null) return null;

@@ -109,7 +109,9 @@ public sealed class SupplierMirror : IDisposable
 
     /// <summary>
     /// Writes the tree of <paramref name="commitId"/> into the empty folder <paramref name="destination"/>.
-    /// Symlinks, submodules, names like <c>..</c> or <c>.git</c> and anything beyond the limits are rejected.
+    /// Symlinks, submodules, names like <c>..</c> or <c>.git</c> and anything beyond the limits are rejected,
+    /// all before the first file is written (sizes come from the object headers, not the contents);
+    /// then the contents are streamed out by <see cref="BlobExport"/>.
     /// </summary>
     public ExportResult ExportTree(string commitId, string destination, ExportLimits limits, CancellationToken ct)
     {
@@ -119,7 +121,9 @@ public sealed class SupplierMirror : IDisposable
             throw new PipelineException("VCS-EXPORT-NOT-EMPTY", $"export folder '{destination}' is not empty");
         var files = 0;
         long total = 0;
+        var blobs = new List<BlobToWrite>();
         Export(commit.Tree, destination, "", 0);
+        BlobExport.WriteAll(_repo.Info.Path, blobs, ct);
         return new ExportResult(files, total);
 
         void Export(Tree tree, string dir, string prefix, int depth)
@@ -139,15 +143,16 @@ public sealed class SupplierMirror : IDisposable
                         Export((Tree)entry.Target, path, rel + "/", depth + 1);
                         break;
                     case Mode.NonExecutableFile or Mode.ExecutableFile or Mode.NonExecutableGroupWritableFile:
-                        var blob = (Blob)entry.Target;
+                        // The header only: Blob.Size would read and inflate the whole object.
+                        var size = _repo.ObjectDatabase.RetrieveObjectMetadata(entry.Target.Id).Size;
                         if (++files > limits.MaxFiles)
                             throw new PipelineException("FETCH-TOO-MANY-FILES", $"the delivery has more than {limits.MaxFiles} files");
-                        if (blob.Size > limits.MaxFileBytes)
-                            throw new PipelineException("FETCH-FILE-TOO-LARGE", $"'{rel}' is {blob.Size} bytes, more than the limit of {limits.MaxFileBytes}");
-                        total += blob.Size;
+                        if (size > limits.MaxFileBytes)
+                            throw new PipelineException("FETCH-FILE-TOO-LARGE", $"'{rel}' is {size} bytes, more than the limit of {limits.MaxFileBytes}");
+                        total += size;
                         if (total > limits.MaxTotalBytes)
                             throw new PipelineException("FETCH-DELIVERY-TOO-LARGE", $"the delivery is larger than the limit of {limits.MaxTotalBytes} bytes");
-                        WriteBlob(blob, path, entry.Mode == Mode.ExecutableFile, rel);
+                        blobs.Add(new BlobToWrite(entry.Target.Sha, size, path, entry.Mode == Mode.ExecutableFile, rel));
                         break;
                     case Mode.SymbolicLink:
                         throw new PipelineException("FETCH-SYMLINK", $"'{rel}' is a symbolic link; deliveries must contain regular files only");
@@ -158,21 +163,6 @@ public sealed class SupplierMirror : IDisposable
                 }
             }
         }
-    }
-
-    private static void WriteBlob(Blob blob, string path, bool executable, string rel)
-    {
-        using (var src = blob.GetContentStream())
-        using (var dst = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920))
-        {
-            src.CopyTo(dst);
-            if (dst.Length != blob.Size)
-                throw new PipelineException("FETCH-BLOB-SIZE", $"'{rel}' has {dst.Length} bytes, but its git object says {blob.Size}");
-        }
-
-        File.SetUnixFileMode(path, executable
-            ? UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute
-            : UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
     }
 
     internal static void CheckName(string name, string rel)
@@ -199,38 +189,16 @@ public sealed class SupplierMirror : IDisposable
         }
     }
 
-    /// <summary>Pushes the tag (and so all history it reaches) to the internal repository (VCS B).</summary>
-    public void PushTag(string tagName, Uri internalUrl, GitCredentials? credentials, CancellationToken ct)
-    {
-        const string remoteName = "internal";
-        var remote = _repo.Network.Remotes[remoteName];
-        if (remote is null) remote = _repo.Network.Remotes.Add(remoteName, internalUrl.ToString());
-        else if (remote.Url != internalUrl.ToString())
-        {
-            _repo.Network.Remotes.Update(remoteName, r => r.Url = internalUrl.ToString());
-            remote = _repo.Network.Remotes[remoteName];
-        }
+    /// <summary>
+    /// Pushes the tag (and so all history it reaches) to the internal repository (VCS B) with the
+    /// git binary (<see cref="GitPush"/>): the received pack's objects go out as they are, streamed.
+    /// </summary>
+    public Task PushTagAsync(string tagName, Uri internalUrl, GitCredentials? credentials, CancellationToken ct, TimeSpan? timeout = null) =>
+        GitPush.PushAsync(_repo.Info.Path, TagPrefix + tagName, "refs/tags/" + tagName, internalUrl, credentials, timeout, ct);
 
-        string? error = null;
-        var options = new PushOptions
-        {
-            CredentialsProvider = credentials?.Handler,
-            OnPushStatusError = e => error = $"{e.Reference}: {e.Message}",
-            OnPushTransferProgress = (_, _, _) => !ct.IsCancellationRequested,
-        };
-        try
-        {
-            _repo.Network.Push(remote, $"{TagPrefix}{tagName}:refs/tags/{tagName}", options);
-        }
-        catch (LibGit2SharpException e)
-        {
-            ct.ThrowIfCancellationRequested();
-            throw new PipelineException("PUBLISH-PUSH", $"pushing tag '{tagName}' to the internal repository failed: {Redact(e.Message)}", e);
-        }
-
-        if (error is not null)
-            throw new PipelineException("PUBLISH-REJECTED", $"the internal repository refused tag '{tagName}': {Redact(error)}");
-    }
+    /// <summary>Synchronous <see cref="PushTagAsync"/>.</summary>
+    public void PushTag(string tagName, Uri internalUrl, GitCredentials? credentials, CancellationToken ct) =>
+        PushTagAsync(tagName, internalUrl, credentials, ct).GetAwaiter().GetResult();
 
     private static string FormatOffset(TimeSpan offset) =>
         (offset < TimeSpan.Zero ? "-" : "+") + offset.Duration().ToString("hhmm", System.Globalization.CultureInfo.InvariantCulture);
