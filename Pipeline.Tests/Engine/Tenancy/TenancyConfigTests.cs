@@ -101,6 +101,10 @@ public class TenancyConfigTests
         Assert.That(errors.All, Is.Empty, string.Join("\n", errors.All));
         Assert.That(ok!.Schutzbedarf, Is.EqualTo(Schutzbedarf.Hoch));
 
+        var selected = Pipeline("fv-s", "schutzbedarf: sehr-hoch\nscan: { policy: standard }\n", errors);
+        Assert.That(errors.All, Is.Empty, string.Join("\n", errors.All));
+        Assert.That(selected!.Scan, Is.EqualTo(new ScanSelection("standard", "sehr-hoch")), "the Schutzbedarf selects the scan profile of the same name");
+
         var weaker = Pipeline("fv-b", "schutzbedarf: sehr-hoch\nscan: { policy: standard, profile: hoch }\n", errors);
         Assert.That(weaker, Is.Null);
         Assert.That(errors.All.Single().Message, Does.Contain("scan profile 'hoch' is weaker than the pipeline's Schutzbedarf sehr-hoch"));

@@ -90,4 +90,17 @@ public class TenantPlacementTests : DeliveryFixture
         var trace = await engine.Audit.TraceAsync(id.ToString("D"), default);
         Assert.That(trace.Deliveries.SelectMany(x => x.Steps).SelectMany(x => x.Problems), Is.Empty, "every statement verifies in the log");
     }
+
+    [Test]
+    public async Task The_engine_does_not_start_with_a_pipeline_outside_every_tenant_and_says_where()
+    {
+        var sc = new LifecycleScenario(Harness);
+        var s = sc.S;
+        File.AppendAllText(s.ConfigPath, "\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [geister-verfahren]\n");
+        var e = await Assert.ThrowsAsync<Pipeline.Engine.Configuration.ConfigurationException>(() => PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default));
+        var text = e!.Errors.Select(x => x.ToString()).ToList();
+        Assert.That(text, Has.One.StartsWith(s.ConfigPath + ":").And.Contains("names the pipeline 'geister-verfahren', which is not configured"));
+        Assert.That(text, Has.One.Contains($"pipelines/{s.Name}.yaml:1:").And.Contains($"pipeline '{s.Name}' belongs to no tenant"));
+        Assert.That(text, Has.One.Contains($"pipeline '{s.Name}' declares no 'schutzbedarf'"));
+    }
 }
