@@ -87,6 +87,7 @@ public static class PipelineCli
         {
             var settings = EngineSettingsLoader.Load(ResolveConfig(p.GetValue(configOption)));
             var defs = PipelineDefinitionLoader.LoadFolder(settings.PipelinesDir, checkEnvironment: true);
+            Tenancy.TenancyValidator.Validate(settings, defs);
             WorkFolder.EnsureWritable(settings);
             stdout.WriteLine($"configuration OK: {settings.SourceFile}, {defs.Count} pipeline(s): {string.Join(", ", defs.Select(d => d.Name))}");
             return Task.FromResult(Ok);

@@ -31,6 +31,9 @@ public sealed record EngineSettings(
     /// <summary>engine.yaml <c>people: { file }</c>: who may request, approve and withdraw (validated at start).</summary>
     public Approvals.PeopleDirectory People { get; init; } = Approvals.PeopleDirectory.Empty;
 
+    /// <summary>engine.yaml <c>tenants:</c>: the operator's tenants and their pipelines (empty: no tenancy).</summary>
+    public Tenancy.TenantDirectory Tenants { get; init; } = Tenancy.TenantDirectory.Empty;
+
     /// <summary>The people file's path, when one is configured.</summary>
     public string? PeopleFile { get; init; }
 
@@ -185,6 +188,7 @@ public static class EngineSettingsLoader
         }
 
         var stages = Lifecycle.StageConfigParser.Parse(root, "stages", baseDir, checkFiles: true);
+        var tenants = Tenancy.TenantDirectory.Parse(root);
         string? peopleFile = null;
         Approvals.PeopleDirectory? people = null;
         if (root.Has("people") && root.Mapping("people", required: true) is { } ppl)
@@ -197,7 +201,7 @@ public static class EngineSettingsLoader
         var notifications = Notifications.NotificationSettings.Parse(root, baseDir);
         var cluster = Cluster.ClusterSettings.Parse(root);
 
-        if (scope == ConfigScope.Audit) return ParseAudit(root, errors, file, pipelines, work, conn, pwFile, migConn, migPwFile, attestation, checkpointDir, origin, apiTokensFile, stages, people, peopleFile, notifications);
+        if (scope == ConfigScope.Audit) return ParseAudit(root, errors, file, pipelines, work, conn, pwFile, migConn, migPwFile, attestation, checkpointDir, origin, apiTokensFile, stages, people, peopleFile, notifications) is { } audit ? audit with { Tenants = tenants } : null;
 
         var clamd = root.Mapping("clamd", required: true);
         IReadOnlyList<string> endpoints = [];
@@ -257,6 +261,7 @@ public static class EngineSettingsLoader
             Stages = stages,
             People = people ?? Approvals.PeopleDirectory.Empty,
             PeopleFile = peopleFile,
+            Tenants = tenants,
             Notifications = notifications,
             Cluster = cluster,
             Metrics = metrics,

@@ -27,6 +27,9 @@ public sealed record PipelineDefinition(
     /// <summary>Which scan policy and profile judge this pipeline's deliveries (null: the built-in strict policy, profile normal).</summary>
     public ScanSelection? Scan { get; init; }
 
+    /// <summary><c>schutzbedarf:</c> normal, hoch or sehr-hoch (null: not declared; required when tenants are configured).</summary>
+    public Tenancy.Schutzbedarf? Schutzbedarf { get; init; }
+
     /// <summary>The pipeline's own stage list (<c>stages:</c>), replacing the engine-wide one; null: the engine's (or the default).</summary>
     public Lifecycle.StagePlan? Stages { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Pipeline.Engine.Configuration;
+using Pipeline.Engine.Tenancy;
 
 namespace Pipeline.Engine.Definitions;
 
@@ -159,11 +160,13 @@ public static class PipelineDefinitionLoader
             if (prefix is not null) images = new ImageTargetSettings(prefix, bases, allowRoot);
         }
 
+        // The Schutzbedarf selects the scan profile of the same name unless 'scan.profile' names one (never a weaker one).
+        var schutzbedarf = Tenancy.SchutzbedarfNames.Read(root, "schutzbedarf");
         ScanSelection? scan = null;
         if (root.Mapping("scan") is { } sc)
         {
             var policy = sc.String("policy", PipelineDefinition.NamePattern, "policy name (a file pipelines/policies/NAME.yaml)", required: true);
-            var profile = sc.String("profile", required: true, hint: "a profile of that policy, e.g. normal, hoch or sehr-hoch");
+            var profile = sc.String("profile", required: schutzbedarf is null, hint: "a profile of that policy, e.g. normal, hoch or sehr-hoch") ?? schutzbedarf?.Name();
             if (policy is not null && checkEnvironment)
             {
                 var policyFile = ScanPolicyLoader.PathOf(baseDir, policy);
@@ -176,10 +179,12 @@ public static class PipelineDefinitionLoader
             if (policy is not null && profile is not null) scan = new ScanSelection(policy, profile);
         }
 
+        if (schutzbedarf is { } level && scan is not null && Tenancy.SchutzbedarfNames.TryParse(scan.Profile, out var chosen) && chosen < level)
+            root.KeyError("scan", $"scan profile '{scan.Profile}' is weaker than the pipeline's Schutzbedarf {level.Name()}", $"use profile '{level.Name()}' or a stricter one, or leave 'scan.profile' out");
         var stages = Lifecycle.StageConfigParser.Parse(root, "stages", baseDir, checkEnvironment);
         root.Done();
         if (errors.All.Count > before) return null;
-        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!) { Scan = scan, Trust = trust, Stages = stages };
+        return new PipelineDefinition(name!, file, supplier!, schedule, source!, signers, checksums, publish!, images!) { Scan = scan, Trust = trust, Stages = stages, Schutzbedarf = schutzbedarf };
     }
 
     private static SignerDefinition? ParseSigner(MappingReader sg, string baseDir, bool checkEnvironment)

@@ -47,6 +47,8 @@ public sealed class StageDeployment(EngineSettings settings, IReadOnlyList<Pipel
         var env = stage.Environment ?? throw new DeployException(DeployErrors.Internal, $"stage {stage.Name} has no environment");
         var definition = pipelines.FirstOrDefault(p => p.Name == d.Pipeline)
                          ?? throw new DeployException(DeployErrors.Internal, $"pipeline '{d.Pipeline}' is not configured any more");
+        var placement = Place(definition, stage, env);
+        if (placement is { Passed: false }) return new DeployOutcome([placement], false);
         using var tree = DeliveryTree.Export(settings, definition, d.Tag, tagObjectId, ct);
         var steps = new List<DeployStepResult>();
 
@@ -72,6 +74,7 @@ public sealed class StageDeployment(EngineSettings settings, IReadOnlyList<Pipel
         var names = manifest.Images.Select(i => i.Name).ToList();
         var pinned = Pinned(d, names);
         var check = Check(spec, tree, names, env);
+        if (placement is not null) check = check with { Evidence = check.Evidence.Concat(placement.Evidence).ToDictionary(StringComparer.Ordinal) };
         steps.Add(check);
         if (!check.Passed) return new DeployOutcome(steps, false);
 
@@ -135,6 +138,23 @@ public sealed class StageDeployment(EngineSettings settings, IReadOnlyList<Pipel
 
         evidence["detail"] = reason;
         return new DeployStepResult("verification", false, DeployErrors.ProbeFailed, reason, evidence);
+    }
+
+    /// <summary>
+    /// The tenancy placement rules (<see cref="Tenancy.PlacementRules"/>) before anything is read or
+    /// deployed: null without tenants, else a check step refused with the rule's code, or passed
+    /// with the rule that allowed it (its evidence goes into the check statement).
+    /// </summary>
+    private DeployStepResult? Place(PipelineDefinition definition, StageDefinition stage, StageEnvironment env)
+    {
+        if (!settings.Tenants.Configured) return null;
+        var tenant = settings.Tenants.TenantOf(definition.Name)?.Id;
+        var decision = Tenancy.PlacementRules.Decide(tenant, definition.Schutzbedarf, env.Hosts, $"the environment of stage {stage.Name}");
+        var evidence = decision.Evidence(tenant ?? "", definition.Schutzbedarf, env.Hosts).ToDictionary(StringComparer.Ordinal);
+        if (decision.Allowed) return new DeployStepResult("check", true, null, null, evidence);
+        _log.Warning("Placement of {Pipeline} into {Stage} refused: {Code}", definition.Name, stage.Name, decision.Code);
+        evidence["detail"] = decision.Message;
+        return Fail("check", decision.Code!, decision.Message, evidence);
     }
 
     private static DeployStepResult Check(DeploymentSpec spec, DeliveryTree tree, IReadOnlyCollection<string> names, StageEnvironment env)

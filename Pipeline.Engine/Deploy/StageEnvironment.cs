@@ -20,6 +20,12 @@ public abstract record StageEnvironment(IReadOnlyDictionary<string, string> Para
     /// read-only root filesystem is required.
     /// </summary>
     public Pipeline.Checkup.Manifests.ManifestPolicy Rules { get; init; } = Pipeline.Checkup.Manifests.ManifestPolicy.Restricted;
+
+    /// <summary><c>environment.hosts</c>: the highest Schutzbedarf and the tenant it is dedicated to (null: not declared).</summary>
+    public Tenancy.HostPolicy? Hosts { get; init; }
+
+    /// <summary>Where the environment is configured (file and line of its mapping), for errors.</summary>
+    public (string File, int Line) Source { get; init; }
 }
 
 /// <summary>

@@ -31,6 +31,7 @@ namespace Pipeline.Engine.Deploy;
 ///   testTimeout: 10m
 ///   parameters: { LOG_LEVEL: debug }
 ///   rules: { allowedKinds: [Deployment, Service, ConfigMap], readOnlyRootFilesystem: true }   # both kinds; default: the restricted set
+///   hosts: { maxSchutzbedarf: hoch, dedicatedTo: shared }   # both kinds; required when tenants are configured
 /// </code>
 /// </summary>
 public static class StageEnvironmentParser
@@ -56,6 +57,8 @@ public static class StageEnvironmentParser
         };
         var rules = m.Mapping("rules") is { } r ? Rules(r) : null;
         if (result is not null && rules is not null) result = result with { Rules = rules };
+        var hosts = m.Mapping("hosts") is { } h ? Tenancy.HostPolicy.Parse(h) : null;
+        if (result is not null) result = result with { Hosts = hosts, Source = (m.File, m.Line) };
         m.Done();
         return m.Errors.All.Count > before ? null : result;
     }

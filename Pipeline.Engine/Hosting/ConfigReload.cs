@@ -191,6 +191,13 @@ public sealed class ConfigWatcher : IDisposable
             errors.AddRange(e.Errors.Select(x => x.ToString()));
         }
 
+        if (pipelines is not null)
+        {
+            var tenancy = new ConfigErrors();
+            Tenancy.TenancyValidator.Check(settings.Tenants, settings.Stages, pipelines, tenancy);
+            errors.AddRange(tenancy.All.Select(x => x.ToString()));
+        }
+
         var people = PeopleDirectory.Empty;
         if (settings.PeopleFile is { } peopleFile)
         {

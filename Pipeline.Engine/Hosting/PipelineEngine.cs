@@ -110,6 +110,7 @@ public sealed class PipelineEngine : IAsyncDisposable
     {
         var settings = EngineSettingsLoader.Load(configPath);
         var pipelines = PipelineDefinitionLoader.LoadFolder(settings.PipelinesDir, checkEnvironment: true);
+        Tenancy.TenancyValidator.Validate(settings, pipelines);
         WorkFolder.EnsureWritable(settings);
         var dataSource = LedgerStore.CreateDataSource(settings.Database.ConnectionString, settings.Database.PasswordFile);
         var engine = new PipelineEngine(settings, pipelines, dataSource, time, log);

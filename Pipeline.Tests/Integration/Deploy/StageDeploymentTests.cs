@@ -45,7 +45,7 @@ public class StageDeploymentTests : DeliveryFixture
             approval: {"{"} approvers: 1 {"}"}
         """;
 
-    private static void WriteDeliveryWithDeployment(Scenario s)
+    internal static void WriteDeliveryWithDeployment(Scenario s)
     {
         s.WriteGoodDelivery();
         s.Supplier.Write("delivery.yaml", $"""

@@ -1,0 +1,106 @@
+using System.Text.Json.Nodes;
+using Pipeline.Engine.Approvals;
+using Pipeline.Engine.Attestations;
+using Pipeline.Engine.Deploy;
+using Pipeline.Engine.Hosting;
+using Pipeline.Engine.Lifecycle;
+using Pipeline.Engine.Tenancy;
+using Pipeline.Tests.Integration.Lifecycle;
+using Pipeline.Tests.Support;
+using static Pipeline.Tests.Integration.Lifecycle.LifecycleScenario;
+
+namespace Pipeline.Tests.Integration.Deploy;
+
+/// <summary>
+/// Tenants and Schutzbedarf decide where a delivery may be deployed: a sehr-hoch application is
+/// deployed into the GitOps environment dedicated to its tenant (the signed check statement names
+/// the rule that allowed it) and refused for a shared environment with TENANT-NOT-DEDICATED before
+/// anything is written there.
+/// </summary>
+public class TenantPlacementTests : DeliveryFixture
+{
+    private static string Stages(GitOpsFixture env) => $"""
+        stages:
+          - name: Vorprüfung
+            approval: {"{"} automatic: true {"}"}
+            environment:
+              kind: gitops
+              repository: {env.Url}
+              credentialsFile: {env.CredentialsFile}
+              path: vorpruefung/app
+              namespace: app-vp
+              signingKey: {env.KeyFile}
+              hosts: {"{"} maxSchutzbedarf: sehr-hoch, dedicatedTo: land-a {"}"}
+          - name: Abnahme
+            environment:
+              kind: gitops
+              repository: {env.Url}
+              credentialsFile: {env.CredentialsFile}
+              path: abnahme/app
+              namespace: app-abnahme
+              signingKey: {env.KeyFile}
+              hosts: {"{"} maxSchutzbedarf: sehr-hoch, dedicatedTo: shared {"}"}
+          - name: Produktion
+            approval: {"{"} approvers: 1 {"}"}
+        """;
+
+    [Test]
+    public async Task A_sehr_hoch_application_is_deployed_only_into_its_tenants_dedicated_environment_and_the_statement_names_the_rule()
+    {
+        using var env = new GitOpsFixture();
+        var sc = new LifecycleScenario(Harness, Stages(env));
+        var s = sc.S;
+        File.AppendAllText(s.ConfigPath, $"\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [{s.Name}]\n");
+        File.AppendAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), "\nschutzbedarf: sehr-hoch\n");
+        StageDeploymentTests.WriteDeliveryWithDeployment(s);
+        s.Publish("v1.0.0");
+        var report = (await s.RunAsync()).Deliveries.Single();
+        Assert.That(report.Status, Is.EqualTo(Pipeline.Engine.Ledger.DeliveryStatus.Accepted), report.Reason);
+        var id = report.DeliveryId;
+        var digest = report.Images.Single()[(report.Images.Single().IndexOf('@') + 1)..];
+
+        await using var engine = await PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default);
+        var lc = engine.Lifecycle;
+        var (sam, anna) = (As(engine, "sam"), As(engine, "anna"));
+
+        // Vorprüfung is dedicated to land-a: allowed, deployed, and the signed check statement says why.
+        var d = await lc.GetAsync(sam, id, default);
+        Assert.That((d.Stage, d.Result.Result, d.ReasonCode), Is.EqualTo(("Vorprüfung", "verified", (string?)null)), d.Reason);
+        var check = (await engine.Ledger.ReadAsync(id, default)).Single(e => e.Record.Stage == "check:Vorprüfung");
+        var leaf = (await engine.Ledger.Log.GetLeafAsync(check.LogIndex!.Value, default))!;
+        var evidence = JsonNode.Parse(DsseEnvelope.Parse(leaf.Envelope).Payload)!["predicate"]!["evidence"]!;
+        Assert.That((evidence["placement.rule"]!.GetValue<string>(), evidence["placement.schutzbedarf"]!.GetValue<string>(), evidence["placement.tenant"]!.GetValue<string>()),
+            Is.EqualTo((PlacementDecision.RuleDedicated, "sehr-hoch", "land-a")), "the signed statement carries the decision");
+        Assert.That(evidence["placement.decision"]!.GetValue<string>(), Is.EqualTo("allowed"));
+        Assert.That(Directory.Exists(Path.Combine(env.Clone(), "vorpruefung", "app")), Is.True);
+
+        // Abnahme is shared: sehr hoch is refused before anything is written into it.
+        await lc.RequestPromotionAsync(sam, id, "Abnahme", default);
+        d = (await lc.ApproveAsync(anna, new ApprovalInput(id, "Abnahme", [digest], "ok", null, null), default)).Delivery;
+        Assert.That((d.Stage, d.Result.Result, d.ReasonCode), Is.EqualTo(("Abnahme", "failed", TenancyErrors.NotDedicated)));
+        Assert.That(d.Reason, Does.Contain("sehr-hoch").And.Contain("only into environments dedicated to its tenant").And.Contain("is shared"));
+        Assert.That(Directory.Exists(Path.Combine(env.Clone(), "abnahme")), Is.False, "nothing was deployed into the shared environment");
+        var history = await lc.GetHistoryAsync(sam, id, default);
+        Assert.That(history.Where(e => e.Step.EndsWith(":Abnahme", StringComparison.Ordinal)).Select(e => e.Step), Has.None.StartWith("deploy:"));
+        var refused = (await engine.Ledger.ReadAsync(id, default)).Single(e => e.Record.Stage == "check:Abnahme");
+        Assert.That((refused.Record.ReasonCode, refused.Record.Evidence["placement.rule"], refused.Record.Evidence["placement.decision"]),
+            Is.EqualTo((TenancyErrors.NotDedicated, "sehr-hoch-needs-dedicated", "refused " + TenancyErrors.NotDedicated)));
+
+        await AssertRefused(() => lc.RequestPromotionAsync(sam, id, "Produktion", default), DeployErrors.StageFailed, TenancyErrors.NotDedicated);
+        var trace = await engine.Audit.TraceAsync(id.ToString("D"), default);
+        Assert.That(trace.Deliveries.SelectMany(x => x.Steps).SelectMany(x => x.Problems), Is.Empty, "every statement verifies in the log");
+    }
+
+    [Test]
+    public async Task The_engine_does_not_start_with_a_pipeline_outside_every_tenant_and_says_where()
+    {
+        var sc = new LifecycleScenario(Harness);
+        var s = sc.S;
+        File.AppendAllText(s.ConfigPath, "\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [geister-verfahren]\n");
+        var e = await Assert.ThrowsAsync<Pipeline.Engine.Configuration.ConfigurationException>(() => PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default));
+        var text = e!.Errors.Select(x => x.ToString()).ToList();
+        Assert.That(text, Has.One.StartsWith(s.ConfigPath + ":").And.Contains("names the pipeline 'geister-verfahren', which is not configured"));
+        Assert.That(text, Has.One.Contains($"pipelines/{s.Name}.yaml:1:").And.Contains($"pipeline '{s.Name}' belongs to no tenant"));
+        Assert.That(text, Has.One.Contains($"pipeline '{s.Name}' declares no 'schutzbedarf'"));
+    }
+}
