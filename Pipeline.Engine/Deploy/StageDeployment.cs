@@ -145,6 +145,19 @@ public sealed class StageDeployment(EngineSettings settings, IReadOnlyList<Pipel
     /// deployed: null without tenants, else a check step refused with the rule's code, or passed
     /// with the rule that allowed it (its evidence goes into the check statement).
     /// </summary>
+    /// <summary>
+    /// The placement refusal of <paramref name="definition"/> into <paramref name="stage"/>, or null
+    /// when it is allowed, the stage has no environment, or no tenants are configured. The lifecycle
+    /// asks this before a promotion is requested, so a refused application never reaches the
+    /// stage's registry either.
+    /// </summary>
+    public Tenancy.PlacementDecision? PlacementRefusal(PipelineDefinition definition, StageDefinition stage)
+    {
+        if (!settings.Tenants.Configured || stage.Environment is not { } env) return null;
+        var decision = Tenancy.PlacementRules.Decide(settings.Tenants.TenantOf(definition.Name)?.Id, definition.Schutzbedarf, env.Hosts, $"the environment of stage {stage.Name}");
+        return decision.Allowed ? null : decision;
+    }
+
     private DeployStepResult? Place(PipelineDefinition definition, StageDefinition stage, StageEnvironment env)
     {
         if (!settings.Tenants.Configured) return null;

@@ -20,6 +20,8 @@ public sealed partial class LifecycleService
         var to = plan.Find(toStage) ?? throw UnknownStage(toStage, plan);
         RequireOpen(loaded);
         CheckNext(loaded, plan, to);
+        if (_pipelines.FirstOrDefault(p => p.Name == loaded.Pipeline) is { } definition && Deployment?.PlacementRefusal(definition, to) is { } refused)
+            throw new LifecycleException(refused.Code!, $"{loaded.Pipeline} {loaded.Tag} may not be promoted into {to.Name}: {refused.Message}");
         if (await _verifyChain(deliveryId, ct).ConfigureAwait(false) is { } problem)
             throw new LifecycleException(LifecycleErrors.ChainBroken, $"delivery {deliveryId} cannot be promoted: its chain does not verify in the log: {problem}");
 

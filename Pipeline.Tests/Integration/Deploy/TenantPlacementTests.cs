@@ -14,8 +14,8 @@ namespace Pipeline.Tests.Integration.Deploy;
 /// <summary>
 /// Tenants and Schutzbedarf decide where a delivery may be deployed: a sehr-hoch application is
 /// deployed into the GitOps environment dedicated to its tenant (the signed check statement names
-/// the rule that allowed it) and refused for a shared environment with TENANT-NOT-DEDICATED before
-/// anything is written there.
+/// the rule that allowed it) and refused for a shared environment with TENANT-NOT-DEDICATED when the
+/// promotion is requested, before anything reaches that stage.
 /// </summary>
 public class TenantPlacementTests : DeliveryFixture
 {
@@ -74,19 +74,17 @@ public class TenantPlacementTests : DeliveryFixture
         Assert.That(evidence["placement.decision"]!.GetValue<string>(), Is.EqualTo("allowed"));
         Assert.That(Directory.Exists(Path.Combine(env.Clone(), "vorpruefung", "app")), Is.True);
 
-        // Abnahme is shared: sehr hoch is refused before anything is written into it.
-        await lc.RequestPromotionAsync(sam, id, "Abnahme", default);
-        d = (await lc.ApproveAsync(anna, new ApprovalInput(id, "Abnahme", [digest], "ok", null, null), default)).Delivery;
-        Assert.That((d.Stage, d.Result.Result, d.ReasonCode), Is.EqualTo(("Abnahme", "failed", TenancyErrors.NotDedicated)));
-        Assert.That(d.Reason, Does.Contain("sehr-hoch").And.Contain("only into environments dedicated to its tenant").And.Contain("is shared"));
+        // Abnahme is shared: sehr hoch is refused when the promotion is requested, so nothing reaches
+        // the shared stage's registry or environment, and the delivery stays verified in Vorprüfung.
+        await AssertRefused(() => lc.RequestPromotionAsync(sam, id, "Abnahme", default), TenancyErrors.NotDedicated, "only into environments dedicated to its tenant");
+        d = await lc.GetAsync(sam, id, default);
+        Assert.That((d.Stage, d.Result.Result, d.TargetStage), Is.EqualTo(("Vorprüfung", "verified", (string?)null)), "the refused request changed nothing");
         Assert.That(Directory.Exists(Path.Combine(env.Clone(), "abnahme")), Is.False, "nothing was deployed into the shared environment");
         var history = await lc.GetHistoryAsync(sam, id, default);
-        Assert.That(history.Where(e => e.Step.EndsWith(":Abnahme", StringComparison.Ordinal)).Select(e => e.Step), Has.None.StartWith("deploy:"));
-        var refused = (await engine.Ledger.ReadAsync(id, default)).Single(e => e.Record.Stage == "check:Abnahme");
-        Assert.That((refused.Record.ReasonCode, refused.Record.Evidence["placement.rule"], refused.Record.Evidence["placement.decision"]),
-            Is.EqualTo((TenancyErrors.NotDedicated, "sehr-hoch-needs-dedicated", "refused " + TenancyErrors.NotDedicated)));
-
-        await AssertRefused(() => lc.RequestPromotionAsync(sam, id, "Produktion", default), DeployErrors.StageFailed, TenancyErrors.NotDedicated);
+        Assert.That(history.Select(e => e.Step), Has.None.EndsWith(":Abnahme"), "no request, promotion or deployment into Abnahme was recorded");
+        var registry = Shell.Run("skopeo", ["inspect", "--raw", "--tls-verify=false", $"docker://{Harness.Registry}/abnahme/{s.RegistryRepository}@{digest}"]);
+        Assert.That(registry.ExitCode, Is.Not.Zero, "the image was not copied into the shared stage's repository");
+        Assert.That(registry.Stderr, Does.Match("manifest unknown|name unknown"), "skopeo found no such image (not some other error)");
         var trace = await engine.Audit.TraceAsync(id.ToString("D"), default);
         Assert.That(trace.Deliveries.SelectMany(x => x.Steps).SelectMany(x => x.Problems), Is.Empty, "every statement verifies in the log");
     }
