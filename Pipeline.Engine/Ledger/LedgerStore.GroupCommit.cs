@@ -104,38 +104,11 @@ public sealed partial class LedgerStore
     /// <summary>One transaction and one lock round for this entry alone (the baseline, and a batch's fallback).</summary>
     private async Task<LedgerEntry> AppendOneByOneAsync(SealedItem item, CancellationToken ct)
     {
-        var (record, leaf, at) = item;
         await using var conn = await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-        var (seq, prev) = await LockAndReadChainHeadAsync(conn, tx, ct).ConfigureAwait(false);
-
-        var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
-        long? logIndex = null;
-        if (leaf is not null) logIndex = await TransparencyLog.AppendAsync(conn, tx, leaf, ct).ConfigureAwait(false);
-
-        await using (var ins = new NpgsqlCommand(
-                         "insert into ledger_entries(seq, delivery_id, pipeline, stage, verdict, reason_code, reason, input_digest, output_digest, evidence, recorded_at, prev_hash, entry_hash, log_index) " +
-                         "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)", conn, tx))
-        {
-            ins.Parameters.AddWithValue(seq);
-            ins.Parameters.AddWithValue(record.DeliveryId);
-            ins.Parameters.AddWithValue(record.Pipeline);
-            ins.Parameters.AddWithValue(record.Stage);
-            ins.Parameters.AddWithValue(record.Verdict == Verdict.Passed ? "passed" : "failed");
-            ins.Parameters.Add(Text(record.ReasonCode));
-            ins.Parameters.Add(Text(record.Reason));
-            ins.Parameters.Add(Text(record.InputDigest));
-            ins.Parameters.Add(Text(record.OutputDigest));
-            ins.Parameters.AddWithValue(EvidenceJson.Serialize(record.Evidence));
-            ins.Parameters.AddWithValue(at);
-            ins.Parameters.AddWithValue(prev);
-            ins.Parameters.AddWithValue(hash);
-            ins.Parameters.Add(new NpgsqlParameter { Value = (object?)logIndex ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-            await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-
+        var entry = await WriteSealedAsync(conn, tx, item, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
-        return new LedgerEntry(seq, record, at, prev, hash) { LogIndex = logIndex };
+        return entry;
     }
 
 }

@@ -22,7 +22,16 @@ public sealed partial class LedgerStore
     {
         ArgumentNullException.ThrowIfNull(conn);
         ArgumentNullException.ThrowIfNull(tx);
-        var (_, leaf, at) = SealItem(record, statement);
+        return await WriteSealedAsync(conn, tx, SealItem(record, statement), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Takes the append lock on <paramref name="tx"/> (held until it ends), chains the sealed entry
+    /// onto the head, appends its log leaf and inserts its row; the caller commits.
+    /// </summary>
+    private async Task<LedgerEntry> WriteSealedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, SealedItem item, CancellationToken ct)
+    {
+        var (record, leaf, at) = item;
         var (seq, prev) = await LockAndReadChainHeadAsync(conn, tx, ct).ConfigureAwait(false);
         var hash = LedgerEntry.ComputeHash(seq, record, at, prev);
         long? logIndex = null;
