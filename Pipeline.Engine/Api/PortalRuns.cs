@@ -7,10 +7,11 @@ using Serilog;
 namespace Pipeline.Engine.Api;
 
 /// <summary>What became of an on-demand pipeline pass started from the portal.</summary>
-/// <param name="Status">running, finished or failed.</param>
+/// <param name="Status">running, finished or failed; or queued-in-cluster: handed to the daemons' cluster, where one node runs it.</param>
 /// <param name="Deliveries">When finished: each new delivery as "tag status [code]".</param>
+/// <param name="TriggerKey">When queued-in-cluster: the one-shot Quartz trigger (group.name) that one node fires.</param>
 public sealed record PortalRun(Guid Id, string Pipeline, string StartedBy, DateTimeOffset StartedAt, string Status, DateTimeOffset? FinishedAt, IReadOnlyList<string> Deliveries,
-    string? Code, string? Message);
+    string? Code, string? Message, string? TriggerKey = null);
 
 /// <summary>
 /// On-demand pipeline passes (the Systempfleger's "transfer now"): each runs in the background
@@ -19,9 +20,13 @@ public sealed record PortalRun(Guid Id, string Pipeline, string StartedBy, DateT
 /// process holds the pipeline's lock (probed before the pass starts). Between that probe and the
 /// runner taking the lock another process may win; the pass then ends as failed with RUN-BUSY,
 /// visible at <c>GET /api/portal/runs/{id}</c>. The last 100 passes are kept in memory.
+/// When <c>toCluster</c> hands the pass to the daemons' Quartz cluster (it returns the
+/// trigger key; null when no daemon stored the pipeline's job), this process runs nothing: the run
+/// is recorded as queued-in-cluster and exactly one node runs the pass.
 /// </summary>
 public sealed class PortalRuns(
     Func<PipelineDefinition, CancellationToken, Task<RunReport>> run,
+    Func<string, string, CancellationToken, Task<string?>>? toCluster,
     Func<string, CancellationToken, Task>? afterRun,
     LedgerStore ledger,
     TimeProvider time,
@@ -32,12 +37,21 @@ public sealed class PortalRuns(
     private readonly ConcurrentDictionary<string, Task> _active = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
 
-    /// <summary>Starts a pass of <paramref name="definition"/> in the background.</summary>
+    /// <summary>Hands a pass of <paramref name="definition"/> to the cluster, or else starts it in the background here.</summary>
     /// <exception cref="PipelineException">RUN-BUSY when the pipeline is running here or in another process.</exception>
     public async Task<PortalRun> StartAsync(PipelineDefinition definition, string startedBy, CancellationToken ct)
     {
         var name = definition.Name;
         var id = Guid.CreateVersion7(time.GetUtcNow());
+        if (toCluster is not null && await toCluster(name, startedBy, ct).ConfigureAwait(false) is { } trigger)
+        {
+            var queued = new PortalRun(id, name, startedBy, time.GetUtcNow(), "queued-in-cluster", null, [], null, null, trigger);
+            _runs[id] = queued;
+            Trim();
+            log.Information("Portal: on-demand pass {RunId} of {Pipeline} requested by {Person} handed to the cluster as trigger {Trigger}", id, name, startedBy, trigger);
+            return queued;
+        }
+
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_active.TryAdd(name, gate.Task)) throw Busy(name);
         try

@@ -48,7 +48,10 @@ public sealed class PortalServer : IAsyncDisposable
         var limits = ApiLimits.Default;
         var auditSource = AuditApiServer.CreateDataSource(engine, limits);
         var audit = new AuditService(new LedgerStore(auditSource, engine.Time), engine.Keys, engine.Settings.Ledger.Origin);
-        var runs = new PortalRuns(engine.Runner.RunOnceAsync, (name, c) => engine.Lifecycle.ResumeAsync(name, c), engine.Ledger, engine.Time, engine.Log);
+        // With a daemon cluster on this database "transfer now" is handed to it (exactly one node runs it).
+        var runs = new PortalRuns(engine.Runner.RunOnceAsync,
+            async (name, person, c) => (await Cluster.ClusterClient.TryRunNowAsync(engine, name, "portal: " + person, c).ConfigureAwait(false))?.ToString(),
+            (name, c) => engine.Lifecycle.ResumeAsync(name, c), engine.Ledger, engine.Time, engine.Log);
         var portal = new Portal(engine.Lifecycle, runs, engine.Ledger, new LivePipelines(() => engine.Pipelines));
         var app = AuditApiHost.Build(audit, tokens, bind, engine.Log, limits, a => PortalEndpoints.Map(a, portal, engine.Log));
         WebhookNotifier? notifier = null;

@@ -132,6 +132,25 @@ public static class QuartzCluster
 /// </summary>
 public static class ClusterClient
 {
+    // Client schedulers share Quartz's process-wide repository by cluster name: one at a time.
+    private static readonly SemaphoreSlim OneClient = new(1, 1);
+
+    /// <summary>
+    /// As <see cref="RunNowAsync"/>, but null instead of <c>CLUSTER-NO-JOB</c>: the portal runs the
+    /// pass itself when no daemon of the cluster has stored the pipeline's job.
+    /// </summary>
+    public static async Task<TriggerKey?> TryRunNowAsync(Hosting.PipelineEngine engine, string pipeline, string requestedBy, CancellationToken ct)
+    {
+        try
+        {
+            return await RunNowAsync(engine, pipeline, requestedBy, ct).ConfigureAwait(false);
+        }
+        catch (PipelineException e) when (e.Code == "CLUSTER-NO-JOB")
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// A pass of <paramref name="pipeline"/> on one node of the cluster, as soon as one is free
     /// (after the pass running now, if one runs). Throws <c>CLUSTER-NO-JOB</c> when no daemon of
@@ -140,6 +159,19 @@ public static class ClusterClient
     public static async Task<TriggerKey> RunNowAsync(Hosting.PipelineEngine engine, string pipeline, string requestedBy, CancellationToken ct)
     {
         engine.Pipeline(pipeline);
+        await OneClient.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await WriteTriggerAsync(engine, pipeline, requestedBy, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            OneClient.Release();
+        }
+    }
+
+    private static async Task<TriggerKey> WriteTriggerAsync(Hosting.PipelineEngine engine, string pipeline, string requestedBy, CancellationToken ct)
+    {
         var services = new ServiceCollection();
         services.AddLogging();
         QuartzCluster.AddClusteredQuartz(services, engine.Settings.Cluster, engine.Ledger.DataSource);
