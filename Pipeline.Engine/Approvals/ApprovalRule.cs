@@ -12,6 +12,9 @@ namespace Pipeline.Engine.Approvals;
 /// <param name="Automatic">No approval: the step happens as soon as the delivery is accepted (first stage only).</param>
 public sealed record ApprovalRule(Role Role, int Approvers, bool FourEyes, bool RequireSignature, TimeSpan? ValidFor, bool OnBehalf, bool Automatic)
 {
+    /// <summary>What made this rule stricter than the stage's own (e.g. "Schutzbedarf sehr-hoch"); null: the stage's rule as configured.</summary>
+    public string? RaisedBy { get; init; }
+
     /// <summary>The default rule of a stage: one Verfahrensverantwortliche:r, two for Produktion; four eyes; no signature.</summary>
     public static ApprovalRule DefaultFor(string stageName) =>
         new(Role.Verfahrensverantwortlich, string.Equals(stageName, "Produktion", StringComparison.OrdinalIgnoreCase) ? 2 : 1, true, false, null, true, false);
@@ -19,7 +22,7 @@ public sealed record ApprovalRule(Role Role, int Approvers, bool FourEyes, bool 
     public string Describe() => Automatic
         ? "automatic"
         : $"{Approvers} × {Role.ToString().ToLowerInvariant()}" + (FourEyes ? ", four eyes" : "") + (RequireSignature ? ", signed" : "") +
-          (ValidFor is { } v ? $", valid {Durations.Format(v)}" : "");
+          (ValidFor is { } v ? $", valid {Durations.Format(v)}" : "") + (RaisedBy is { } r ? $" (raised by {r})" : "");
 }
 
 /// <summary>The roles of the people file.</summary>

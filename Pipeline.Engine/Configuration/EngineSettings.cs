@@ -34,6 +34,9 @@ public sealed record EngineSettings(
     /// <summary>engine.yaml <c>tenants:</c>: the operator's tenants and their pipelines (empty: no tenancy).</summary>
     public Tenancy.TenantDirectory Tenants { get; init; } = Tenancy.TenantDirectory.Empty;
 
+    /// <summary>engine.yaml <c>approvalFloors:</c>: the least a Freigabe demands per Schutzbedarf (applies only with tenants).</summary>
+    public Tenancy.ApprovalFloors ApprovalFloors { get; init; } = Tenancy.ApprovalFloors.Defaults;
+
     /// <summary>The people file's path, when one is configured.</summary>
     public string? PeopleFile { get; init; }
 
@@ -189,6 +192,7 @@ public static class EngineSettingsLoader
 
         var stages = Lifecycle.StageConfigParser.Parse(root, "stages", baseDir, checkFiles: true);
         var tenants = Tenancy.TenantDirectory.Parse(root);
+        var approvalFloors = Tenancy.ApprovalFloors.Parse(root, tenants.Configured);
         string? peopleFile = null;
         Approvals.PeopleDirectory? people = null;
         if (root.Has("people") && root.Mapping("people", required: true) is { } ppl)
@@ -201,7 +205,7 @@ public static class EngineSettingsLoader
         var notifications = Notifications.NotificationSettings.Parse(root, baseDir);
         var cluster = Cluster.ClusterSettings.Parse(root);
 
-        if (scope == ConfigScope.Audit) return ParseAudit(root, errors, file, pipelines, work, conn, pwFile, migConn, migPwFile, attestation, checkpointDir, origin, apiTokensFile, stages, people, peopleFile, notifications) is { } audit ? audit with { Tenants = tenants } : null;
+        if (scope == ConfigScope.Audit) return ParseAudit(root, errors, file, pipelines, work, conn, pwFile, migConn, migPwFile, attestation, checkpointDir, origin, apiTokensFile, stages, people, peopleFile, notifications) is { } audit ? audit with { Tenants = tenants, ApprovalFloors = approvalFloors } : null;
 
         var clamd = root.Mapping("clamd", required: true);
         IReadOnlyList<string> endpoints = [];
@@ -262,6 +266,7 @@ public static class EngineSettingsLoader
             People = people ?? Approvals.PeopleDirectory.Empty,
             PeopleFile = peopleFile,
             Tenants = tenants,
+            ApprovalFloors = approvalFloors,
             Notifications = notifications,
             Cluster = cluster,
             Metrics = metrics,

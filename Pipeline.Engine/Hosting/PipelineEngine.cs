@@ -30,6 +30,7 @@ public sealed class PipelineEngine : IAsyncDisposable
         Lifecycle = new Lifecycle.LifecycleService(Ledger, new Lifecycle.LifecycleStore(dataSource), settings.People, pipelines, settings.Stages,
             new Lifecycle.PromotionStep(settings, log), VerifyChainAsync, time, log);
         Lifecycle.Deployment = new Deploy.StageDeployment(settings, pipelines, time, log);
+        if (settings.Tenants.Configured) Lifecycle.ApprovalFloors = settings.ApprovalFloors;
         Runner.OnAccepted = async (definition, report, ct) => await Lifecycle.OnAcceptedAsync(definition, report, ct).ConfigureAwait(false);
     }
 

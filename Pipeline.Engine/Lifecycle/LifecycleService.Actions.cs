@@ -134,6 +134,7 @@ public sealed partial class LifecycleService
                     ["channel"] = actor.Channel,
                     ["comment"] = input.Comment ?? "",
                     ["toStage"] = stage.Name,
+                    ["rule"] = stage.Approval.Describe(),
                     ["detail"] = $"{Word(decision)} into {stage.Name}" + (string.IsNullOrEmpty(input.Comment) ? "" : $": {input.Comment}"),
                 }, (bytes, input.Signature?.Signature, keyId, publicKey), now);
             var entry = await tx.AppendAsync(_ledger, step.Record, step.Statement, ct).ConfigureAwait(false);

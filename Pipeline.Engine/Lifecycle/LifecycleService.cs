@@ -57,8 +57,19 @@ public sealed partial class LifecycleService
         People = people;
     }
 
-    /// <summary>The stage plan of a pipeline: its own <c>stages:</c>, else the engine's, else the default.</summary>
-    public StagePlan PlanFor(string pipeline) => _pipelines.FirstOrDefault(p => p.Name == pipeline)?.Stages ?? _engineStages;
+    /// <summary>
+    /// The stage plan of a pipeline: its own <c>stages:</c>, else the engine's, else the default;
+    /// with tenants, every rule raised to the floor of the pipeline's Schutzbedarf (<see cref="ApprovalFloors"/>).
+    /// </summary>
+    public StagePlan PlanFor(string pipeline)
+    {
+        var definition = _pipelines.FirstOrDefault(p => p.Name == pipeline);
+        var plan = definition?.Stages ?? _engineStages;
+        return ApprovalFloors is { } floors && definition?.Schutzbedarf is { } level ? floors.Apply(plan, level) : plan;
+    }
+
+    /// <summary>engine.yaml <c>approvalFloors:</c> when tenants are configured; null: every stage's rule as configured.</summary>
+    public Tenancy.ApprovalFloors? ApprovalFloors { get; set; }
 
     /// <summary>
     /// The board: per pipeline (those the actor may act on; auditors and the security team see
