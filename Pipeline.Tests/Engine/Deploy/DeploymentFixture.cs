@@ -14,9 +14,11 @@ internal static class DeploymentFixture
         Directory.CreateDirectory(t.Combine("bin"));
         File.WriteAllText(t.Combine("bin", "app"), "x");
         Directory.CreateDirectory(t.Combine("deploy"));
-        File.WriteAllText(t.Combine("deploy", "deployment.yaml"), ManifestTestData.GoodDeployment);
-        File.WriteAllText(t.Combine("deploy", "service.yaml"), ManifestTestData.GoodService + "\n---\n" + ManifestTestData.GoodConfigMap);
-        File.WriteAllText(t.Combine("deploy", "ingress.yaml"), ManifestTestData.GoodIngress);
+        // Files end with a line break, as files do: kustomize 2 (Debian's kubectl 1.20, what a fresh
+        // machine installs) adds one to a block scalar that ends the file without it.
+        File.WriteAllText(t.Combine("deploy", "deployment.yaml"), ManifestTestData.GoodDeployment + "\n");
+        File.WriteAllText(t.Combine("deploy", "service.yaml"), ManifestTestData.GoodService + "\n---\n" + ManifestTestData.GoodConfigMap + "\n");
+        File.WriteAllText(t.Combine("deploy", "ingress.yaml"), ManifestTestData.GoodIngress + "\n");
         if (kustomize)
             File.WriteAllText(t.Combine("deploy", "kustomization.yaml"),
                 "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - deployment.yaml\n  - service.yaml\n  - ingress.yaml\n");
