@@ -205,8 +205,46 @@ public static class EngineSettingsLoader
         var notifications = Notifications.NotificationSettings.Parse(root, baseDir);
         var cluster = Cluster.ClusterSettings.Parse(root);
 
-        if (scope == ConfigScope.Audit) return ParseAudit(root, errors, file, pipelines, work, conn, pwFile, migConn, migPwFile, attestation, checkpointDir, origin, apiTokensFile, stages, people, peopleFile, notifications) is { } audit ? audit with { Tenants = tenants, ApprovalFloors = approvalFloors } : null;
+        var (clamdSettings, registrySettings, gitSettings) = scope == ConfigScope.Audit ? NotReadInAuditScope(root) : ReadStageServices(root, baseDir, errors);
+        var (metrics, logging) = OperationsSettingsParser.Parse(root);
+        root.Done();
+        if (errors.Any) return null;
+        return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile) { MigrationConnectionString = migConn, MigrationPasswordFile = migPwFile },
+            clamdSettings!, registrySettings!, gitSettings!)
+        {
+            Attestation = attestation,
+            Ledger = new LedgerSettings(checkpointDir ?? System.IO.Path.Combine(work!, "checkpoints"), origin),
+            Audit = new AuditSettings(apiTokensFile),
+            Stages = stages,
+            People = people ?? Approvals.PeopleDirectory.Empty,
+            PeopleFile = peopleFile,
+            Tenants = tenants,
+            ApprovalFloors = approvalFloors,
+            Notifications = notifications,
+            Cluster = cluster,
+            Metrics = metrics,
+            Logging = logging,
+            Scope = scope,
+        };
+    }
 
+    /// <summary>
+    /// The audit scope: clamd, the registry and the internal git are what the engine's stages need, not
+    /// an auditor; their sections are skipped unread (so neither a missing section nor its missing files
+    /// stop an audit) and the settings hold inert placeholders.
+    /// </summary>
+    private static (ClamdSettings?, RegistrySettings?, InternalGitSettings?) NotReadInAuditScope(MappingReader root)
+    {
+        _ = root.Mapping("clamd");
+        _ = root.Mapping("registry");
+        _ = root.Mapping("internalGit");
+        var notRead = new Uri("http://not-read-in-audit-scope.invalid/");
+        return (new ClamdSettings([], 1, TimeSpan.FromMinutes(5), ClamdLimits.Defaults), new RegistrySettings(notRead, null), new InternalGitSettings(notRead, null));
+    }
+
+    /// <summary>engine.yaml <c>clamd:</c>, <c>registry:</c> and <c>internalGit:</c>: the services the engine's stages use (null parts when they have errors).</summary>
+    private static (ClamdSettings?, RegistrySettings?, InternalGitSettings?) ReadStageServices(MappingReader root, string baseDir, ConfigErrors errors)
+    {
         var clamd = root.Mapping("clamd", required: true);
         IReadOnlyList<string> endpoints = [];
         int parallelism = 2;
@@ -252,58 +290,9 @@ public static class EngineSettingsLoader
             git.Done();
         }
 
-        var (metrics, logging) = OperationsSettingsParser.Parse(root);
-        root.Done();
-        if (errors.Any) return null;
-        return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile) { MigrationConnectionString = migConn, MigrationPasswordFile = migPwFile },
-            new ClamdSettings(endpoints, parallelism, timeout, limits!), new RegistrySettings(regUrl!, regCreds) { CaBundleFile = regCa, MaxAttempts = regAttempts },
-            new InternalGitSettings(gitUrl!, gitCreds))
-        {
-            Attestation = attestation,
-            Ledger = new LedgerSettings(checkpointDir ?? System.IO.Path.Combine(work!, "checkpoints"), origin),
-            Audit = new AuditSettings(apiTokensFile),
-            Stages = stages,
-            People = people ?? Approvals.PeopleDirectory.Empty,
-            PeopleFile = peopleFile,
-            Tenants = tenants,
-            ApprovalFloors = approvalFloors,
-            Notifications = notifications,
-            Cluster = cluster,
-            Metrics = metrics,
-            Logging = logging,
-        };
-    }
-
-    /// <summary>
-    /// The audit scope: clamd, the registry and the internal git are what the engine's stages need, not
-    /// an auditor; their sections are skipped unread (so neither a missing section nor its missing files
-    /// stop an audit) and the settings hold inert placeholders.
-    /// </summary>
-    private static EngineSettings? ParseAudit(MappingReader root, ConfigErrors errors, string file, string? pipelines, string? work, string? conn, string? pwFile, string? migConn,
-        string? migPwFile, AttestationSettings? attestation, string? checkpointDir, string origin, string? apiTokensFile, Lifecycle.StagePlan? stages,
-        Approvals.PeopleDirectory? people, string? peopleFile, Notifications.NotificationSettings notifications)
-    {
-        _ = root.Mapping("clamd");
-        _ = root.Mapping("registry");
-        _ = root.Mapping("internalGit");
-        var (metrics, logging) = OperationsSettingsParser.Parse(root);
-        root.Done();
-        if (errors.Any) return null;
-        var notRead = new Uri("http://not-read-in-audit-scope.invalid/");
-        return new EngineSettings(file, pipelines!, work!, new DatabaseSettings(conn!, pwFile) { MigrationConnectionString = migConn, MigrationPasswordFile = migPwFile },
-            new ClamdSettings([], 1, TimeSpan.FromMinutes(5), ClamdLimits.Defaults), new RegistrySettings(notRead, null), new InternalGitSettings(notRead, null))
-        {
-            Attestation = attestation,
-            Ledger = new LedgerSettings(checkpointDir ?? System.IO.Path.Combine(work!, "checkpoints"), origin),
-            Audit = new AuditSettings(apiTokensFile),
-            Stages = stages,
-            People = people ?? Approvals.PeopleDirectory.Empty,
-            PeopleFile = peopleFile,
-            Notifications = notifications,
-            Scope = ConfigScope.Audit,
-            Metrics = metrics,
-            Logging = logging,
-        };
+        return (limits is null ? null : new ClamdSettings(endpoints, parallelism, timeout, limits),
+            regUrl is null ? null : new RegistrySettings(regUrl, regCreds) { CaBundleFile = regCa, MaxAttempts = regAttempts },
+            gitUrl is null ? null : new InternalGitSettings(gitUrl, gitCreds));
     }
 
     internal static Uri? HttpUrl(MappingReader m, string key, bool required = true)
