@@ -330,6 +330,7 @@ cat >"$DEMO/pipelines/$NAME.yaml" <<YAML
 name: $NAME
 supplier: Demo Supplier GmbH
 schedule: "0 0/5 * * * ?"
+schutzbedarf: normal
 source:
   url: $PIPELINE_GIT_HTTP/supplier/demo-app-$RUN_ID.git
   credentialsFile: ../secrets/git.cred
@@ -533,6 +534,29 @@ if [[ -e $ENV_CLONE/abnahme/meldewesen ]]; then
   exit 1
 fi
 echo "environment repository: abnahme/ holds $(ls "$ENV_CLONE/abnahme" | tr '\n' ' ')(land-a only)"
+
+say "The placement decisions in the signed check statements (from bundles written by 'pipeline audit export')"
+# Each check statement names the tenant, the Schutzbedarf, the environment and the rule that allowed it.
+placements() {
+  P audit export "$1" -o "$2" >/dev/null 2>>"$DEMO/audit-export.log"
+  P audit verify-bundle "$2" --key "$PIPELINE_STATE_DIR/demo/engine-attestation.pub.pem" >/dev/null
+  jq -r '.entries[].envelope' "$2" | while read -r envelope; do
+    printf '%s' "$envelope" | base64 -d | jq -r '.payload' | base64 -d \
+      | jq -r 'select(.predicate.evidence["placement.rule"]?) | .predicate as $p | $p.evidence
+               | "\($p.stage | sub("^check:"; ""))\t\(.["placement.tenant"])\t\(.["placement.schutzbedarf"])\t\(.["placement.decision"])\t\(.["placement.rule"])\t\(.["placement.environment"])"'
+  done
+}
+{
+  printf 'stage\ttenant\tSchutzbedarf\tdecision\trule\tenvironment\n'
+  placements "$IMAGE" "$DEMO/bundle-a.json"
+  IMAGE_B=$(sed -n 's/^image: //p' "$DEMO/run-b.txt" | head -n1)
+  placements "$IMAGE_B" "$DEMO/bundle-b.json"
+} | tee "$DEMO/placements.tsv" | column -t -s $'\t'
+expected=$'Vorprüfung\tland-a\tnormal\tallowed\tshared-up-to-level\nAbnahme\tland-a\tnormal\tallowed\tshared-up-to-level\nSchulung\tland-a\tnormal\tallowed\tshared-up-to-level\nProduktion\tland-a\tnormal\tallowed\tshared-up-to-level\nVorprüfung\tland-b\tsehr-hoch\tallowed\tdedicated-to-tenant'
+if [[ $(tail -n +2 "$DEMO/placements.tsv" | cut -f1-5) != "$expected" ]]; then
+  echo "demo: FAILED: the signed check statements do not carry the expected placement decisions" >&2
+  exit 1
+fi
 
 say "Two tenants, two Schutzbedarf levels"
 echo "land-a (Landesamt A)  $NAME    normal     shared Vorprüfung, Abnahme, Schulung, Produktion: in Produktion"
