@@ -41,8 +41,10 @@ set +a
 # $PIPELINE_STATE_DIR/demo (remove both to start the demo from scratch).
 DEMO_DB=pipeline_demo
 DEMO_PG_CONN=$(printf '%s' "$PIPELINE_PG_CONN" | sed 's/Database=[^;]*/Database='"$DEMO_DB"'/')
-if [[ -z $(psql -h 127.0.0.1 -p "$PIPELINE_PG_PORT" -U postgres -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$DEMO_DB'") ]]; then
-  psql -q -h 127.0.0.1 -p "$PIPELINE_PG_PORT" -U postgres -d postgres -c "CREATE DATABASE $DEMO_DB"
+PSQL=/usr/lib/postgresql/15/bin/psql  # the client of the server scripts/services.sh runs
+[[ -x $PSQL ]] || PSQL=psql
+if [[ -z $("$PSQL" -h 127.0.0.1 -p "$PIPELINE_PG_PORT" -U postgres -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$DEMO_DB'") ]]; then
+  "$PSQL" -q -h 127.0.0.1 -p "$PIPELINE_PG_PORT" -U postgres -d postgres -c "CREATE DATABASE $DEMO_DB"
 fi
 
 say "Building the engine"
