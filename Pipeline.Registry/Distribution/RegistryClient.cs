@@ -220,39 +220,54 @@ public sealed partial class RegistryClient : IDisposable
         ArgumentNullException.ThrowIfNull(store);
         if (baseRepository is not null) References.ValidateRepository(baseRepository);
         int uploaded = 0, skipped = 0, mounted = 0;
-        foreach (var layer in image.AllLayers)
-        {
-            if (await BlobExistsAsync(repository, layer.Digest, cancellationToken).ConfigureAwait(false)) { skipped++; continue; }
-            if (store.Contains(layer.Digest))
+        // Every blob (layers and config) is checked and uploaded independently, a few at a time; the
+        // manifest only after all of them are in the repository.
+        var blobs = image.AllLayers.Select(l => (Descriptor: l, IsConfig: false)).Append((Descriptor: image.ConfigDescriptor, IsConfig: true))
+            .OrderByDescending(b => b.Descriptor.Size).ToList(); // the long uploads start first
+        await Parallel.ForEachAsync(blobs, new ParallelOptions { MaxDegreeOfParallelism = _options.UploadParallelism, CancellationToken = cancellationToken },
+            async (blob, ct) =>
             {
-                if (layer.Size >= _options.ChunkedUploadThreshold)
+                var outcome = blob.IsConfig
+                    ? await PushBlobAsync(repository, blob.Descriptor, () => new MemoryStream(image.ConfigBytes, writable: false), ct).ConfigureAwait(false)
+                        ? BlobOutcome.Uploaded : BlobOutcome.Skipped
+                    : await PushLayerAsync(repository, blob.Descriptor, store, baseRepository, ct).ConfigureAwait(false);
+                switch (outcome)
                 {
-                    await ChunkedUploadAsync(repository, layer, () => store.OpenRead(layer.Digest), null, cancellationToken).ConfigureAwait(false);
+                    case BlobOutcome.Uploaded: Interlocked.Increment(ref uploaded); break;
+                    case BlobOutcome.Skipped: Interlocked.Increment(ref skipped); break;
+                    default: Interlocked.Increment(ref mounted); break;
                 }
-                else
-                {
-                    var location = await StartUploadAsync(repository, null, null, cancellationToken).ConfigureAwait(false);
-                    await CompleteUploadAsync(location!, layer, () => store.OpenRead(layer.Digest), cancellationToken).ConfigureAwait(false);
-                }
-                uploaded++;
-                continue;
-            }
-            if (baseRepository is not null && await MountBlobAsync(repository, layer.Digest, baseRepository, cancellationToken).ConfigureAwait(false))
-            {
-                mounted++;
-                continue;
-            }
-            throw new RegistryException("REG-PUSH-002",
-                $"Layer {layer.Digest} is neither in the registry repository '{repository}', nor in the local blob store" +
-                (baseRepository is null ? "" : $", nor mountable from '{baseRepository}'") + ".");
-        }
-        var config = image.ConfigDescriptor;
-        if (await PushBlobAsync(repository, config, () => new MemoryStream(image.ConfigBytes, writable: false), cancellationToken).ConfigureAwait(false)) uploaded++;
-        else skipped++;
+            }).ConfigureAwait(false);
         var digest = await PushManifestAsync(repository, tag, image.ManifestBytes, image.ManifestMediaType, cancellationToken).ConfigureAwait(false);
         if (digest != image.ManifestDigest)
             throw new RegistryException("REG-MANIFEST-003", $"Pushed manifest digest {digest} differs from the built {image.ManifestDigest}.");
         return new PushResult(digest, uploaded, skipped, mounted);
+    }
+
+    private enum BlobOutcome { Uploaded, Skipped, Mounted }
+
+    /// <summary>One layer of <see cref="PushImageAsync"/>: skipped when present, uploaded from the store, or mounted from the base.</summary>
+    private async Task<BlobOutcome> PushLayerAsync(string repository, Descriptor layer, BlobStore store, string? baseRepository, CancellationToken ct)
+    {
+        if (await BlobExistsAsync(repository, layer.Digest, ct).ConfigureAwait(false)) return BlobOutcome.Skipped;
+        if (store.Contains(layer.Digest))
+        {
+            if (layer.Size >= _options.ChunkedUploadThreshold)
+            {
+                await ChunkedUploadAsync(repository, layer, () => store.OpenRead(layer.Digest), null, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                var location = await StartUploadAsync(repository, null, null, ct).ConfigureAwait(false);
+                await CompleteUploadAsync(location!, layer, () => store.OpenRead(layer.Digest), ct).ConfigureAwait(false);
+            }
+            return BlobOutcome.Uploaded;
+        }
+        if (baseRepository is not null && await MountBlobAsync(repository, layer.Digest, baseRepository, ct).ConfigureAwait(false))
+            return BlobOutcome.Mounted;
+        throw new RegistryException("REG-PUSH-002",
+            $"Layer {layer.Digest} is neither in the registry repository '{repository}', nor in the local blob store" +
+            (baseRepository is null ? "" : $", nor mountable from '{baseRepository}'") + ".");
     }
 
     // ---------------------------------------------------------------- internals
@@ -286,7 +301,7 @@ public sealed partial class RegistryClient : IDisposable
         {
             sent?.Dispose();
             sent = new HashingStream(open(), descriptor.Digest.CreateHash(), leaveOpen: false, maxBytes: descriptor.Size);
-            var content = new StreamContent(sent);
+            var content = new StreamContent(sent, 1 << 20);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             content.Headers.ContentLength = descriptor.Size;
             return new HttpRequestMessage(HttpMethod.Put, builder.Uri) { Content = content };
