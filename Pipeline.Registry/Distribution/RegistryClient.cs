@@ -377,17 +377,21 @@ public sealed partial class RegistryClient : IDisposable
     private async Task<HttpResponseMessage> SendAuthenticatedAsync(string code, string operation, Func<HttpRequestMessage> create, CancellationToken ct,
         HttpCompletionOption completion)
     {
+        // Whether this request may have gone without Basic credentials: requests sent concurrently before the
+        // first challenge was answered each get a 401 and each must be repeated with the credentials.
+        var sentWithBasic = _sendBasic;
+        var sentToken = _bearer.Token;
         var response = await SendOnceAsync(code, operation, create, ct, completion).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized) return response;
         var challenges = response.Headers.WwwAuthenticate.ToArray();
         var bearer = challenges.FirstOrDefault(c => c.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase));
         if (bearer is not null)
         {
-            if (!await _bearer.TryRefreshAsync(this, bearer.Parameter, ct).ConfigureAwait(false)) return response;
+            if (!await _bearer.TryRefreshAsync(this, bearer.Parameter, sentToken, ct).ConfigureAwait(false)) return response;
             response.Dispose();
             return await SendOnceAsync(code, operation, create, ct, completion).ConfigureAwait(false);
         }
-        if (_endpoint.Credentials is null || _sendBasic) return response;
+        if (_endpoint.Credentials is null || sentWithBasic) return response;
         if (!challenges.Any(c => c.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))) return response;
         response.Dispose();
         _sendBasic = true;
