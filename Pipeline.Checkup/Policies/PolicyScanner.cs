@@ -10,9 +10,9 @@ namespace Pipeline.Checkup.Policies;
 /// <summary>
 /// Scans a set of files with clamd under a <see cref="ScanProfile"/> of a <see cref="ScanPolicy"/>.
 /// Over TCP each file is streamed once from disk to clamd (INSTREAM) while its SHA-256 and first
-/// bytes are taken from the same stream. Over a Unix socket the file is opened and hashed here and
-/// the same open descriptor is passed to clamd (FILDES), so clamd judges exactly the hashed bytes
-/// and nothing is copied through the socket. Archives clamd calls clean are read once more by the
+/// bytes are taken from the same stream. Over a Unix socket the file is opened here, the same open
+/// descriptor is passed to clamd (FILDES) and hashed while clamd scans it, so clamd judges exactly
+/// the hashed bytes and nothing is copied through the socket. Archives clamd calls clean are read once more by the
 /// <see cref="Archives.ArchiveInspector"/> against <paramref name="clamdLimits"/> (read from clamd's configuration):
 /// what clamd skipped silently is unscannable, never clean.
 /// </summary>
@@ -100,11 +100,23 @@ public sealed class PolicyScanner(ClamdPool pool, ClamdLimits clamdLimits, TimeP
         FileType type;
         if (pool.CanPassFileDescriptors)
         {
-            // clamd reads the very file we opened and hashed (FILDES); no bytes go through the socket.
+            // clamd reads the very file we opened and hash (FILDES); no bytes go through the socket. The hash
+            // reads with pread (RandomAccess, explicit offsets) while clamd scans the same descriptor, so the
+            // file offset clamd may use is never moved and a file costs max(hash, scan), not their sum.
             using var handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
-            (sha, type) = await HashAsync(handle, ct).ConfigureAwait(false);
+            var hashing = Task.Run(() => HashAsync(handle, ct), ct);
             TeeStream? fallback = null;
-            (result, _) = await pool.ScanAsync(() => fallback = new TeeStream(OpenStream(full)), handle, ct).ConfigureAwait(false);
+            try
+            {
+                (result, _) = await pool.ScanAsync(() => fallback = new TeeStream(OpenStream(full)), handle, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                // The handle is disposed on the way out: let the hash finish first (its own failure is secondary).
+                try { await hashing.ConfigureAwait(false); } catch (Exception) { /* the scan's exception is the one to report */ }
+                throw;
+            }
+            (sha, type) = await hashing.ConfigureAwait(false);
             if (fallback is not null && fallback.Sha256Hex() != sha)
                 return new FileVerdict(rel, sha, size, type, FileOutcome.Error, null, "the file changed while it was being scanned");
         }

@@ -35,7 +35,9 @@ internal sealed partial class BearerAuth(RegistryEndpoint endpoint)
     }
 
     /// <summary>Fetches a token for the challenge; false when nothing new can be tried (same scopes, token already refused).</summary>
-    public async Task<bool> TryRefreshAsync(RegistryClient client, string? parameter, CancellationToken ct)
+    /// <param name="sentToken">The token the refused request carried: when another request has meanwhile
+    /// fetched a newer one for the same scopes, that one is used (true) instead of being taken for refused.</param>
+    public async Task<bool> TryRefreshAsync(RegistryClient client, string? parameter, string? sentToken, CancellationToken ct)
     {
         var challenge = ParseChallenge(parameter);
         if (!challenge.TryGetValue("realm", out var realmText) || !Uri.TryCreate(realmText, UriKind.Absolute, out var realm))
@@ -55,7 +57,8 @@ internal sealed partial class BearerAuth(RegistryEndpoint endpoint)
             query.AddRange(_scopes.Select(s => "scope=" + Uri.EscapeDataString(s)));
             var builder = new UriBuilder(realm) { Query = string.Join("&", (realm.Query.TrimStart('?') is { Length: > 0 } q ? [q] : Array.Empty<string>()).Concat(query)) };
             var key = builder.Uri.ToString();
-            if (key == _lastKey && _token is not null) return false; // the token for exactly these scopes was refused
+            if (key == _lastKey && _token is not null)
+                return _token != sentToken; // refreshed by a concurrent request: retry with it; else exactly this token was refused
             using var request = new HttpRequestMessage(HttpMethod.Get, builder.Uri);
             if (endpoint.Credentials is { } c)
                 request.Headers.Authorization = new AuthenticationHeaderValue("Basic", RegistryClient.BasicValue(c));

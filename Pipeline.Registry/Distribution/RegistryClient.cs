@@ -206,55 +206,6 @@ public sealed partial class RegistryClient : IDisposable
         return new ManifestResponse(bytes, mediaType, digest);
     }
 
-    /// <summary>
-    /// Pushes an image: every missing blob (config and layers), then the manifest under
-    /// <paramref name="tag"/>. Layers not in <paramref name="store"/> must exist in the target
-    /// repository or be mountable from <paramref name="baseRepository"/>.
-    /// </summary>
-    public async Task<PushResult> PushImageAsync(string repository, string tag, BuiltImage image, BlobStore store,
-        string? baseRepository = null, CancellationToken cancellationToken = default)
-    {
-        References.ValidateRepository(repository);
-        if (!References.IsTag(tag)) References.ValidateReference(tag);
-        ArgumentNullException.ThrowIfNull(image);
-        ArgumentNullException.ThrowIfNull(store);
-        if (baseRepository is not null) References.ValidateRepository(baseRepository);
-        int uploaded = 0, skipped = 0, mounted = 0;
-        foreach (var layer in image.AllLayers)
-        {
-            if (await BlobExistsAsync(repository, layer.Digest, cancellationToken).ConfigureAwait(false)) { skipped++; continue; }
-            if (store.Contains(layer.Digest))
-            {
-                if (layer.Size >= _options.ChunkedUploadThreshold)
-                {
-                    await ChunkedUploadAsync(repository, layer, () => store.OpenRead(layer.Digest), null, cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    var location = await StartUploadAsync(repository, null, null, cancellationToken).ConfigureAwait(false);
-                    await CompleteUploadAsync(location!, layer, () => store.OpenRead(layer.Digest), cancellationToken).ConfigureAwait(false);
-                }
-                uploaded++;
-                continue;
-            }
-            if (baseRepository is not null && await MountBlobAsync(repository, layer.Digest, baseRepository, cancellationToken).ConfigureAwait(false))
-            {
-                mounted++;
-                continue;
-            }
-            throw new RegistryException("REG-PUSH-002",
-                $"Layer {layer.Digest} is neither in the registry repository '{repository}', nor in the local blob store" +
-                (baseRepository is null ? "" : $", nor mountable from '{baseRepository}'") + ".");
-        }
-        var config = image.ConfigDescriptor;
-        if (await PushBlobAsync(repository, config, () => new MemoryStream(image.ConfigBytes, writable: false), cancellationToken).ConfigureAwait(false)) uploaded++;
-        else skipped++;
-        var digest = await PushManifestAsync(repository, tag, image.ManifestBytes, image.ManifestMediaType, cancellationToken).ConfigureAwait(false);
-        if (digest != image.ManifestDigest)
-            throw new RegistryException("REG-MANIFEST-003", $"Pushed manifest digest {digest} differs from the built {image.ManifestDigest}.");
-        return new PushResult(digest, uploaded, skipped, mounted);
-    }
-
     // ---------------------------------------------------------------- internals
 
     private Uri Url(string relative) => new(_endpoint.BaseUri, relative);
@@ -286,7 +237,7 @@ public sealed partial class RegistryClient : IDisposable
         {
             sent?.Dispose();
             sent = new HashingStream(open(), descriptor.Digest.CreateHash(), leaveOpen: false, maxBytes: descriptor.Size);
-            var content = new StreamContent(sent);
+            var content = new StreamContent(sent, 1 << 20);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             content.Headers.ContentLength = descriptor.Size;
             return new HttpRequestMessage(HttpMethod.Put, builder.Uri) { Content = content };
@@ -362,17 +313,21 @@ public sealed partial class RegistryClient : IDisposable
     private async Task<HttpResponseMessage> SendAuthenticatedAsync(string code, string operation, Func<HttpRequestMessage> create, CancellationToken ct,
         HttpCompletionOption completion)
     {
+        // Whether this request may have gone without Basic credentials: requests sent concurrently before the
+        // first challenge was answered each get a 401 and each must be repeated with the credentials.
+        var sentWithBasic = _sendBasic;
+        var sentToken = _bearer.Token;
         var response = await SendOnceAsync(code, operation, create, ct, completion).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized) return response;
         var challenges = response.Headers.WwwAuthenticate.ToArray();
         var bearer = challenges.FirstOrDefault(c => c.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase));
         if (bearer is not null)
         {
-            if (!await _bearer.TryRefreshAsync(this, bearer.Parameter, ct).ConfigureAwait(false)) return response;
+            if (!await _bearer.TryRefreshAsync(this, bearer.Parameter, sentToken, ct).ConfigureAwait(false)) return response;
             response.Dispose();
             return await SendOnceAsync(code, operation, create, ct, completion).ConfigureAwait(false);
         }
-        if (_endpoint.Credentials is null || _sendBasic) return response;
+        if (_endpoint.Credentials is null || sentWithBasic) return response;
         if (!challenges.Any(c => c.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))) return response;
         response.Dispose();
         _sendBasic = true;

@@ -34,6 +34,12 @@ public sealed class LayerBuilder(BlobStore store)
     private const int ZstdLevel = 9;
 
     /// <summary>
+    /// Gzip blocks compressed at once (default: the processor count). Only speed and memory depend
+    /// on it: the layer's bytes and digests are the same for every value.
+    /// </summary>
+    public int? Workers { get; init; }
+
+    /// <summary>
     /// Builds a layer from <paramref name="entries"/> with every mtime set to <paramref name="modificationTime"/>.
     /// Rejects (<c>REG-LAYER-*</c>): setuid/setgid/sticky or non-permission mode bits, relative or
     /// <c>..</c>/<c>.</c>/empty-segment target paths, duplicates, negative ids, source symlinks,
@@ -64,18 +70,21 @@ public sealed class LayerBuilder(BlobStore store)
         {
             Digest digest, diffId;
             long size;
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, FileOptions.Asynchronous))
+            byte[]? diffIdBytes = null;
+            using var tarDigest = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous))
             await using (var sink = copy is null ? (Stream)file : new TeeStream(file, copy))
             using (var compressedHash = new HashingStream(sink, IncrementalHash.CreateHash(HashAlgorithmName.SHA256), leaveOpen: true))
             {
-                Stream compressor = compression == LayerCompression.Gzip
-                    ? new ParallelGzipStream(compressedHash, GzipLevel, leaveOpen: true)
-                    : new CompressionStream(compressedHash, ZstdLevel, leaveOpen: true);
-                HashingStream tarHash;
+                // gzip: the tar is hashed (diffID) inside the parallel compressor, off this thread; zstd: inline.
+                var gzip = compression == LayerCompression.Gzip
+                    ? new ParallelGzipStream(compressedHash, GzipLevel, leaveOpen: true, Workers, tarDigest)
+                    : null;
+                Stream compressor = gzip ?? (Stream)new CompressionStream(compressedHash, ZstdLevel, leaveOpen: true);
                 await using (compressor.ConfigureAwait(false))
                 {
-                    tarHash = new HashingStream(compressor, IncrementalHash.CreateHash(HashAlgorithmName.SHA256), leaveOpen: true);
-                    await using (var tar = new TarWriter(tarHash, TarEntryFormat.Gnu, leaveOpen: true))
+                    var tarSink = gzip ?? (Stream)new HashingStream(compressor, tarDigest, leaveOpen: true);
+                    await using (var tar = new TarWriter(tarSink, TarEntryFormat.Gnu, leaveOpen: true))
                     {
                         foreach (var item in plan)
                         {
@@ -83,10 +92,15 @@ public sealed class LayerBuilder(BlobStore store)
                             await WriteEntryAsync(tar, item, mtime, cancellationToken).ConfigureAwait(false);
                         }
                     }
-                    await tarHash.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    await tarSink.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    if (gzip is not null) await gzip.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                    else
+                    {
+                        diffIdBytes = ((HashingStream)tarSink).GetHash();
+                        tarSink.Dispose();
+                    }
                 }
-                diffId = Digest.FromHash(Digest.Sha256, tarHash.GetHash());
-                tarHash.Dispose();
+                diffId = Digest.FromHash(Digest.Sha256, diffIdBytes ?? tarDigest.GetHashAndReset());
                 digest = Digest.FromHash(Digest.Sha256, compressedHash.GetHash());
                 size = compressedHash.Count;
                 await file.FlushAsync(cancellationToken).ConfigureAwait(false);

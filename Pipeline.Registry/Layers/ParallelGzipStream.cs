@@ -1,4 +1,6 @@
 using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Threading.Channels;
 
 namespace Pipeline.Registry.Layers;
 
@@ -11,36 +13,76 @@ namespace Pipeline.Registry.Layers;
 /// A block whose first 32 KiB do not compress (already compressed or random data, the common case
 /// for binaries) is stored (deflate level 0) instead of being searched for matches that are not
 /// there; the decision depends only on the bytes.
+/// <para>The caller's thread only fills blocks. Hashing the input (the layer's diffID, when an
+/// <c>inputHash</c> is given) and writing the members to the inner stream (which hashes the
+/// compressed bytes and writes the file) run in two background pumps, each in block order, so the
+/// three sequential passes over the data (tar, sha256 of the tar, sha256 + write of the output) run
+/// side by side instead of one after another on one core.</para>
 /// </summary>
 internal sealed class ParallelGzipStream : Stream
 {
     /// <summary>Block size of one gzip member; part of the output format (changing it changes digests).</summary>
     public const int BlockSize = 1024 * 1024;
 
-    private readonly Stream _inner;
-    private readonly bool _leaveOpen;
-    private readonly int _level;
-    private readonly int _maxInFlight;
-    private readonly Queue<Task<(byte[] Buffer, int Length)>> _pending = new();
-
     /// <summary>Bytes of a block sampled to decide whether it is worth compressing.</summary>
     internal const int SampleSize = 32 * 1024;
 
     /// <summary>A sample that compresses to more than this fraction of its size makes the block stored.</summary>
     internal const double StoreThreshold = 0.97;
+
+    private sealed class Item(byte[] block, int length, Task<(byte[] Buffer, int Length)> compressed, int refs)
+    {
+        public byte[] Block { get; } = block;
+        public int Length { get; } = length;
+        public Task<(byte[] Buffer, int Length)> Compressed { get; } = compressed;
+        public int Refs = refs;
+    }
+
+    private readonly Stream _inner;
+    private readonly bool _leaveOpen;
+    private readonly int _level;
+    private readonly int _maxInFlight;
+    private readonly IncrementalHash? _inputHash;
+    private readonly SemaphoreSlim _slots;
+    private readonly Channel<Item> _toWrite = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Channel<Item>? _toHash;
+    private readonly Task _writePump;
+    private readonly Task _hashPump;
+    private volatile Exception? _fault;
     private byte[] _block;
     private int _filled;
     private bool _closed;
     private bool _any;
 
-    public ParallelGzipStream(Stream inner, int level, bool leaveOpen, int? workers = null)
+    /// <param name="inner">Receives the gzip members in order (from a background task, one write at a time).</param>
+    /// <param name="level">zlib level of compressible blocks.</param>
+    /// <param name="leaveOpen">Leave <paramref name="inner"/> open on dispose.</param>
+    /// <param name="workers">Blocks compressed at once (default: the processor count); does not change the output.</param>
+    /// <param name="inputHash">When given, every input byte is appended to it, in order, off the caller's thread;
+    /// read it only after <see cref="CompleteAsync"/> or disposal.</param>
+    public ParallelGzipStream(Stream inner, int level, bool leaveOpen, int? workers = null, IncrementalHash? inputHash = null)
     {
         _inner = inner;
         _level = level;
         _leaveOpen = leaveOpen;
+        _inputHash = inputHash;
         _maxInFlight = Math.Max(2, 2 * (workers ?? Environment.ProcessorCount));
+        _slots = new SemaphoreSlim(_maxInFlight);
         _block = System.Buffers.ArrayPool<byte>.Shared.Rent(BlockSize);
+        _writePump = Task.Run(WritePumpAsync);
+        if (inputHash is not null)
+        {
+            _toHash = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            _hashPump = Task.Run(HashPumpAsync);
+        }
+        else
+        {
+            _hashPump = Task.CompletedTask;
+        }
     }
+
+    /// <summary>Input bytes written so far.</summary>
+    public long InputCount { get; private set; }
 
     public override bool CanRead => false;
     public override bool CanSeek => false;
@@ -55,6 +97,8 @@ internal sealed class ParallelGzipStream : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        ThrowIfFaulted();
+        InputCount += buffer.Length;
         while (buffer.Length > 0)
         {
             var n = Math.Min(buffer.Length, BlockSize - _filled);
@@ -67,6 +111,8 @@ internal sealed class ParallelGzipStream : Stream
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        ThrowIfFaulted();
+        InputCount += buffer.Length;
         while (buffer.Length > 0)
         {
             var n = Math.Min(buffer.Length, BlockSize - _filled);
@@ -87,6 +133,11 @@ internal sealed class ParallelGzipStream : Stream
 
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    private void ThrowIfFaulted()
+    {
+        if (_fault is { } e) throw new IOException($"Writing the compressed layer failed: {e.Message}", e);
+    }
+
     private void ReturnBlock()
     {
         if (_block.Length == 0) return;
@@ -94,38 +145,75 @@ internal sealed class ParallelGzipStream : Stream
         _block = [];
     }
 
+    /// <summary>Hands the filled block to the compressor and the pumps; waits while too many blocks are in flight.</summary>
     private async Task DispatchAsync(CancellationToken ct)
     {
+        await _slots.WaitAsync(ct).ConfigureAwait(false);
+        ThrowIfFaulted();
         _any = true;
         var block = _block;
         var length = _filled;
         var level = _level;
-        _pending.Enqueue(Task.Run(() =>
-        {
-            try
-            {
-                return Compress(block, length, level);
-            }
-            finally
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(block);
-            }
-        }, ct));
+        var item = new Item(block, length, Task.Run(() => Compress(block, length, level), CancellationToken.None), _toHash is null ? 1 : 2);
+        _toWrite.Writer.TryWrite(item);
+        _toHash?.Writer.TryWrite(item);
         _block = System.Buffers.ArrayPool<byte>.Shared.Rent(BlockSize);
         _filled = 0;
-        while (_pending.Count >= _maxInFlight) await WriteNextAsync(ct).ConfigureAwait(false);
     }
 
-    private async Task WriteNextAsync(CancellationToken ct)
+    /// <summary>One pump finished with the item; the last one frees its input block and its slot.</summary>
+    private void Done(Item item)
     {
-        var (buffer, length) = await _pending.Dequeue().ConfigureAwait(false);
+        if (Interlocked.Decrement(ref item.Refs) != 0) return;
+        System.Buffers.ArrayPool<byte>.Shared.Return(item.Block);
+        _slots.Release();
+    }
+
+    private void Fail(Exception e)
+    {
+        _fault ??= e;
+        _slots.Release(_maxInFlight + 1); // wake the writer so it sees the fault instead of waiting for a slot
+    }
+
+    private async Task WritePumpAsync()
+    {
         try
         {
-            await _inner.WriteAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+            await foreach (var item in _toWrite.Reader.ReadAllAsync().ConfigureAwait(false))
+            {
+                var (buffer, length) = await item.Compressed.ConfigureAwait(false);
+                try
+                {
+                    if (_fault is null) await _inner.WriteAsync(buffer.AsMemory(0, length)).ConfigureAwait(false);
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                }
+                Done(item);
+            }
         }
-        finally
+        catch (Exception e)
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            Fail(e);
+            throw;
+        }
+    }
+
+    private async Task HashPumpAsync()
+    {
+        try
+        {
+            await foreach (var item in _toHash!.Reader.ReadAllAsync().ConfigureAwait(false))
+            {
+                _inputHash!.AppendData(item.Block, 0, item.Length);
+                Done(item);
+            }
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+            throw;
         }
     }
 
@@ -185,32 +273,62 @@ internal sealed class ParallelGzipStream : Stream
         }
     }
 
-    /// <summary>Compresses the last (partial) block and writes every pending member in order.</summary>
+    /// <summary>Compresses the last (partial) block, writes every pending member in order and waits for both pumps.</summary>
     public async Task CompleteAsync(CancellationToken ct)
     {
         if (_closed) return;
-        if (_filled > 0 || !_any) await DispatchAsync(ct).ConfigureAwait(false);
-        while (_pending.Count > 0) await WriteNextAsync(ct).ConfigureAwait(false);
-        await _inner.FlushAsync(ct).ConfigureAwait(false);
         _closed = true;
+        try
+        {
+            if (_fault is null && (_filled > 0 || !_any)) await DispatchAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _toWrite.Writer.TryComplete();
+            _toHash?.Writer.TryComplete();
+        }
+        try
+        {
+            await Task.WhenAll(_writePump, _hashPump).ConfigureAwait(false);
+        }
+        catch
+        {
+            ThrowIfFaulted();
+            throw;
+        }
+        ThrowIfFaulted();
+        await _inner.FlushAsync(ct).ConfigureAwait(false);
     }
-
 
     public override async ValueTask DisposeAsync()
     {
-        await CompleteAsync(CancellationToken.None).ConfigureAwait(false);
-        ReturnBlock();
-        if (!_leaveOpen) await _inner.DisposeAsync().ConfigureAwait(false);
-        await base.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await CompleteAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            ReturnBlock();
+            if (!_leaveOpen) await _inner.DisposeAsync().ConfigureAwait(false);
+            _slots.Dispose();
+            await base.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            CompleteAsync(CancellationToken.None).GetAwaiter().GetResult();
-            ReturnBlock();
-            if (!_leaveOpen) _inner.Dispose();
+            try
+            {
+                CompleteAsync(CancellationToken.None).GetAwaiter().GetResult();
+            }
+            finally
+            {
+                ReturnBlock();
+                if (!_leaveOpen) _inner.Dispose();
+                _slots.Dispose();
+            }
         }
         base.Dispose(disposing);
     }

@@ -217,4 +217,41 @@ public class RegistryPushIntegrationTests
         Assert.That(config.RootElement.GetProperty("rootfs").GetProperty("diff_ids").GetArrayLength(), Is.EqualTo(2));
         Assert.That(config.RootElement.GetProperty("config").GetProperty("Env")[0].GetString(), Is.EqualTo("PATH=/bin"));
     }
+
+    [Test]
+    public async Task Parallel_and_one_by_one_pushes_of_a_multi_layer_image_agree_blob_for_blob()
+    {
+        var store = new BlobStore(Path.Combine(_work, "blobs"));
+        var rng = new Random(11);
+        var layers = new List<Layer>();
+        foreach (var (name, size) in new[] { ("a", 3_000_000), ("b", 200_000), ("c", 1_500_000) })
+        {
+            var file = Path.Combine(_work, name);
+            var bytes = new byte[size];
+            rng.NextBytes(bytes);
+            await File.WriteAllBytesAsync(file, bytes);
+            layers.Add(await new LayerBuilder(store).BuildAsync([new LayerEntry(file, "/data/" + name, Convert.ToInt32("644", 8))], Pinned));
+        }
+        var image = ImageBuilder.Build(null, layers, new ImageSettings { Created = Pinned });
+
+        using var oneByOne = new RegistryClient(RegistryEndpoint.Parse(_registry), new RegistryClientOptions { UploadParallelism = 1 });
+        // Parallel, with the 3 MB and 1.5 MB layers in 256 KiB chunks and the small one in one PUT, at the same time.
+        using var parallel = new RegistryClient(RegistryEndpoint.Parse(_registry),
+            new RegistryClientOptions { UploadParallelism = 4, ChunkedUploadThreshold = 1 << 20, ChunkSize = 256 * 1024 });
+        var first = await oneByOne.PushImageAsync(_repo + "-seq", "v1", image, store);
+        var second = await parallel.PushImageAsync(_repo + "-par", "v1", image, store);
+        Assert.That(second.ManifestDigest, Is.EqualTo(first.ManifestDigest));
+        Assert.That((first.BlobsUploaded, first.BlobsSkipped), Is.EqualTo((4, 0)), "three layers and the config");
+        Assert.That((second.BlobsUploaded, second.BlobsSkipped), Is.EqualTo((4, 0)));
+        foreach (var layer in layers)
+        {
+            var back = new MemoryStream();
+            await parallel.GetBlobAsync(_repo + "-par", layer.Descriptor.Digest, back, layer.Descriptor.Size);
+            Assert.That(back.ToArray(), Is.EqualTo(await File.ReadAllBytesAsync(layer.BlobPath)));
+        }
+        var again = await parallel.PushImageAsync(_repo + "-par", "v1", image, store);
+        Assert.That((again.BlobsUploaded, again.BlobsSkipped), Is.EqualTo((0, 4)), "nothing is uploaded twice");
+        var raw = JsonDocument.Parse(MustRun("skopeo", "inspect", "--tls-verify=false", "--raw", $"docker://{_registry}/{_repo}-par:v1"));
+        Assert.That(raw.RootElement.GetProperty("layers").GetArrayLength(), Is.EqualTo(3));
+    }
 }

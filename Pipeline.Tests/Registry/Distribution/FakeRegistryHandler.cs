@@ -9,7 +9,7 @@ internal sealed class FakeRegistryHandler(Func<HttpRequestMessage, HttpResponseM
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        Requests.Add((request.Method, request.RequestUri!, request.Headers.Authorization?.ToString()));
+        lock (Requests) Requests.Add((request.Method, request.RequestUri!, request.Headers.Authorization?.ToString()));
         if (request.Content is not null) await request.Content.ReadAsByteArrayAsync(cancellationToken);
         var response = respond(request);
         response.RequestMessage = request;

@@ -119,6 +119,27 @@ public class PolicyScannerIntegrationTests(string settingKey)
     }
 
     [Test]
+    public async Task Large_files_are_hashed_and_scanned_whole_with_the_test_string_found_at_their_end()
+    {
+        // Over the Unix socket the hash (pread) and clamd read the same descriptor at the same time: neither
+        // may disturb the other's position. Many buffers long, the test string in the last bytes.
+        var rng = new Random(17);
+        var clean = new byte[12 << 20];
+        rng.NextBytes(clean);
+        var infected = new byte[12 << 20];
+        rng.NextBytes(infected);
+        Eicar.CopyTo(infected, infected.Length - Eicar.Length);
+        var v = await Scan(Policy(), Put("bin/clean.bin", clean), Put("bin/tail.bin", infected));
+        var byPath = v.Files.ToDictionary(f => f.Path);
+        Assert.That(byPath["bin/clean.bin"].Outcome, Is.EqualTo(FileOutcome.Clean));
+        Assert.That(byPath["bin/clean.bin"].Sha256, Is.EqualTo(Convert.ToHexStringLower(SHA256.HashData(clean))));
+        Assert.That(byPath["bin/tail.bin"].Outcome, Is.EqualTo(FileOutcome.Infected));
+        Assert.That(byPath["bin/tail.bin"].Detection, Does.Contain("EICAR"));
+        Assert.That(byPath["bin/tail.bin"].Sha256, Is.EqualTo(Convert.ToHexStringLower(SHA256.HashData(infected))));
+        Assert.That(v.Decision, Is.EqualTo(ScanDecision.Reject));
+    }
+
+    [Test]
     public async Task A_file_of_debians_clamav_testfiles_is_detected_by_our_database()
     {
         const string sample = "/usr/share/clamav-testfiles/clam.exe";
