@@ -1,118 +1,80 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Pipeline.Checkup.Checksums;
 using Pipeline.Engine.Stages;
+using Pipeline.Engine.Vcs;
 
 namespace Pipeline.Engine.Attestations;
 
 /// <summary>
-/// Builds the in-toto statement of one stage of one delivery, pass or fail. Subjects and materials
-/// link the stages by digest: tag object and commit (fetch) → checksum manifest (verify) → scan
-/// verdict (scan) → internal tag (publish) → image and layers (build, SLSA Provenance v1) → pushed
-/// reference (push). Earlier statements of the delivery supply the scan verdict for later stages. Stages not named here (e.g. smoke, promotion) get the generic mapping: the
-/// outcome's input digest is the material, its output digests the subjects.
+/// What every stage statement shares: the predicate's delivery, policy and signer, scrubbed evidence,
+/// SLSA Provenance v1 for the build, and the descriptors that link the stages by digest: tag object
+/// and commit (fetch) → checksum manifest (verify) → scan verdict (scan) → internal tag (publish) →
+/// image and layers (build) → pushed reference (push). Which subjects and materials a stage names is
+/// the stage's own decision: each intake step builds its statement (<see cref="IIntakeStep{TIn,TOut}.Attest"/>)
+/// with these helpers. Stages without their own mapping (e.g. smoke) use <see cref="ForOutcome"/>.
 /// </summary>
 public static class StageAttestations
 {
-    /// <param name="failureEvidence">For a failed stage (no <paramref name="outcome"/>): what its checks found before one failed
-    /// (failed check, signer, key, manifest digest…), signed like a passed stage's evidence.</param>
-    public static InTotoStatement Build(DeliveryContext ctx, string stage, StageOutcome? outcome, string? failCode, string? failReason, DateTimeOffset finishedOn, IReadOnlyList<InTotoStatement> previous,
-        IReadOnlyDictionary<string, string>? failureEvidence = null)
+    /// <summary>The supplier's tag as listed (name and tag object).</summary>
+    public static ResourceDescriptor TagDescriptor(DeliveryContext ctx) =>
+        ResourceDescriptor.Of($"{ctx.Definition.Source.Url}#refs/tags/{ctx.Tag.Name}", "gitTag", ctx.Tag.ObjectId);
+
+    /// <summary>The commit the annotated tag points at.</summary>
+    public static ResourceDescriptor CommitDescriptor(DeliveryContext ctx, AnnotatedTag tag) =>
+        ResourceDescriptor.Of(ctx.Tag.Name + "^{commit}", "gitCommit", tag.CommitId);
+
+    /// <summary>The verified checksum manifest.</summary>
+    public static ResourceDescriptor? ManifestDescriptor(DeliveryContext ctx, ChecksumReport checksums) =>
+        ResourceDescriptor.FromDigest(ctx.Definition.ChecksumManifest, checksums.ManifestDigest);
+
+    /// <summary>The accepted scan verdict, a material of the stages after scan.</summary>
+    public static ResourceDescriptor? ScanVerdictDescriptor(string verdictDigest) => ResourceDescriptor.FromDigest("scan-verdict", verdictDigest);
+
+    /// <summary>A passed stage's statement: its predicate type, the common predicate, materials and evidence.</summary>
+    public static InTotoStatement Passed(DeliveryContext ctx, string stage, string? signer, IEnumerable<ResourceDescriptor> subjects, IEnumerable<ResourceDescriptor> materials,
+        StageOutcome outcome, DateTimeOffset finishedOn) =>
+        Statement(ctx, stage, signer, subjects.ToList(), materials.ToList(), outcome.Evidence, null, null, finishedOn);
+
+    /// <summary>
+    /// A failed stage's statement: the subjects the stage names anyway, then those it had established
+    /// (<see cref="StepFailure.Subjects"/>); the evidence of the checks before the failure, signed
+    /// like a passed stage's evidence. Without any subject it attests about the tag it was working on.
+    /// </summary>
+    public static InTotoStatement Failed(DeliveryContext ctx, string stage, StepFailure failure, IEnumerable<ResourceDescriptor> subjects, IEnumerable<ResourceDescriptor> materials,
+        DateTimeOffset finishedOn) =>
+        Statement(ctx, stage, failure.Signer, subjects.Concat(failure.Subjects).ToList(), materials.ToList(), failure.Evidence, failure.Code, failure.Reason, finishedOn);
+
+    private static InTotoStatement Statement(DeliveryContext ctx, string stage, string? signer, List<ResourceDescriptor> subjects, List<ResourceDescriptor> materials,
+        IReadOnlyDictionary<string, string> evidence, string? failCode, string? failReason, DateTimeOffset finishedOn)
     {
-        var subjects = new List<ResourceDescriptor>();
-        var materials = new List<ResourceDescriptor>();
-        var tagDescriptor = ResourceDescriptor.Of($"{ctx.Definition.Source.Url}#refs/tags/{ctx.Tag.Name}", "gitTag", ctx.Tag.ObjectId);
-        var commit = ctx.Annotated is { } a ? ResourceDescriptor.Of(ctx.Tag.Name + "^{commit}", "gitCommit", a.CommitId) : null;
-        var manifest = ctx.Checksums is { } c ? ResourceDescriptor.FromDigest(ctx.Definition.ChecksumManifest, c.ManifestDigest) : null;
-        var passed = failCode is null && outcome is not null;
-
-        switch (stage)
-        {
-            case "fetch":
-                subjects.Add(tagDescriptor);
-                if (commit is not null) subjects.Add(commit);
-                break;
-            case "verify":
-                if (manifest is not null) subjects.Add(manifest);
-                materials.Add(tagDescriptor);
-                if (commit is not null) materials.Add(commit);
-                break;
-            case "scan":
-                if (passed && ResourceDescriptor.FromDigest("scan-verdict", outcome!.OutputDigest) is { } verdict) subjects.Add(verdict);
-                if (manifest is not null) materials.Add(manifest);
-                break;
-            case "publish":
-                if (passed && outcome!.Evidence.TryGetValue("repository", out var repo))
-                    subjects.Add(ResourceDescriptor.Of($"{repo}#refs/tags/{ctx.Tag.Name}", "gitTag", ctx.Tag.ObjectId));
-                materials.Add(tagDescriptor);
-                AddScanVerdict(previous, materials);
-                break;
-            case "build":
-                // A multi-platform image is tagged, and its attestations attached, as the index: it is a subject too.
-                foreach (var build in ctx.Builds.Where(b => b.IndexBytes is not null))
-                    subjects.Add(ResourceDescriptor.Of($"{build.Repository}:{ctx.Tag.Name}", "sha256", Hex(build.Digest.ToString())));
-                foreach (var image in ctx.Images)
-                {
-                    var byDigest = image.Tag.StartsWith("sha256:", StringComparison.Ordinal);
-                    subjects.Add(ResourceDescriptor.Of($"{image.Repository}{(byDigest ? "@" : ":")}{image.Tag}", "sha256", Hex(image.Image.ManifestDigest.ToString())));
-                    foreach (var layer in image.Image.NewLayers)
-                        subjects.Add(ResourceDescriptor.Of($"{image.Name}/layer", "sha256", Hex(layer.Descriptor.Digest.ToString())));
-                }
-
-                if (ctx.Delivery is { } delivery)
-                {
-                    foreach (var spec in delivery.Images)
-                    {
-                        var at = spec.Base.IndexOf('@');
-                        if (at > 0) materials.Add(ResourceDescriptor.Of(spec.Base[..at], "sha256", Hex(spec.Base[(at + 1)..]), "oci://" + spec.Base));
-                    }
-                }
-
-                if (commit is not null) materials.Add(commit with { Uri = "git+" + ctx.Definition.Source.Url });
-                if (manifest is not null) materials.Add(manifest);
-                AddScanVerdict(previous, materials);
-                break;
-            case "push":
-                foreach (var reference in ctx.PushedImages)
-                {
-                    var at = reference.IndexOf('@');
-                    if (at > 0) subjects.Add(ResourceDescriptor.Of(reference, "sha256", Hex(reference[(at + 1)..])));
-                }
-
-                foreach (var image in ctx.Images)
-                    materials.Add(ResourceDescriptor.Of($"{image.Repository}:{image.Tag}", "sha256", Hex(image.Image.ManifestDigest.ToString())));
-                break;
-            default:
-                if (outcome is not null)
-                {
-                    foreach (var d in (outcome.OutputDigest ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                    {
-                        var at = d.IndexOf('@');
-                        if (ResourceDescriptor.FromDigest(at > 0 ? d : null, at > 0 ? d[(at + 1)..] : d) is { } r) subjects.Add(r);
-                    }
-
-                    if (ResourceDescriptor.FromDigest(null, outcome.InputDigest) is { } input) materials.Add(input);
-                }
-
-                break;
-        }
-
         // A statement needs a subject: a failed stage attests about the tag it was working on.
-        if (subjects.Count == 0) subjects.Add(tagDescriptor);
-
-        if (stage == "build" && passed) return new InTotoStatement(subjects, PredicateTypes.SlsaProvenance, Provenance(ctx, materials, outcome!, finishedOn));
-
-        var predicate = Common(ctx, stage, passed, failCode, failReason is null ? null : LocalPaths.Scrub(failReason, ctx), finishedOn);
+        if (subjects.Count == 0) subjects.Add(TagDescriptor(ctx));
+        var predicate = Common(ctx, stage, signer, failCode, failReason is null ? null : LocalPaths.Scrub(failReason, ctx), finishedOn);
         predicate["materials"] = new JsonArray(materials.Select(m => (JsonNode)m.ToJson()).ToArray());
-        var evidence = new JsonObject();
-        foreach (var (k, v) in (outcome?.Evidence ?? failureEvidence ?? new Dictionary<string, string>()).OrderBy(e => e.Key, StringComparer.Ordinal))
-            evidence[k] = LocalPaths.Scrub(v, ctx);
-
-        predicate["evidence"] = evidence;
+        predicate["evidence"] = Evidence(ctx, evidence);
         return new InTotoStatement(subjects, PredicateTypes.ForStage(stage), predicate);
     }
 
-    /// <summary>The scan verdict digest of this delivery's passed scan statement, as a material of later stages.</summary>
+    /// <summary>
+    /// The generic mapping for a stage without its own: the outcome's input digest is the material, its
+    /// output digests (<c>name@digest</c> or bare digests, space-separated) the subjects.
+    /// </summary>
+    public static InTotoStatement ForOutcome(DeliveryContext ctx, string stage, string? signer, StageOutcome outcome, DateTimeOffset finishedOn)
+    {
+        var subjects = new List<ResourceDescriptor>();
+        foreach (var d in (outcome.OutputDigest ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var at = d.IndexOf('@');
+            if (ResourceDescriptor.FromDigest(at > 0 ? d : null, at > 0 ? d[(at + 1)..] : d) is { } r) subjects.Add(r);
+        }
+
+        var materials = new List<ResourceDescriptor>();
+        if (ResourceDescriptor.FromDigest(null, outcome.InputDigest) is { } input) materials.Add(input);
+        return Statement(ctx, stage, signer, subjects, materials, outcome.Evidence, null, null, finishedOn);
+    }
+
     /// <summary>
     /// A statement from a bare ledger record (callers that append without a delivery context):
     /// the output digests are the subjects, the input digest the material.
@@ -150,21 +112,23 @@ public static class StageAttestations
         return new InTotoStatement(subjects, PredicateTypes.ForStage(r.Stage), predicate);
     }
 
-    private static void AddScanVerdict(IReadOnlyList<InTotoStatement> previous, List<ResourceDescriptor> materials)
+    private static JsonObject Evidence(DeliveryContext ctx, IReadOnlyDictionary<string, string> evidence)
     {
-        var scan = previous.LastOrDefault(p => p.PredicateType == PredicateTypes.ForStage("scan") && p.Predicate["verdict"]?.GetValue<string>() == "passed");
-        if (scan is not null) materials.AddRange(scan.Subjects.Where(s => s.Name == "scan-verdict"));
+        var o = new JsonObject();
+        foreach (var (k, v) in evidence.OrderBy(e => e.Key, StringComparer.Ordinal)) o[k] = LocalPaths.Scrub(v, ctx);
+        return o;
     }
 
-    private static JsonObject Common(DeliveryContext ctx, string stage, bool passed, string? failCode, string? failReason, DateTimeOffset finishedOn)
+    private static JsonObject Common(DeliveryContext ctx, string stage, string? signer, string? failCode, string? failReason, DateTimeOffset finishedOn)
     {
+        var passed = failCode is null;
         var o = new JsonObject
         {
             ["stage"] = stage,
             ["verdict"] = passed ? "passed" : "failed",
             ["delivery"] = Delivery(ctx),
             ["policy"] = Policy(ctx),
-            ["signer"] = ctx.Signer,
+            ["signer"] = signer,
             ["finishedOn"] = Time(finishedOn),
         };
         if (!passed)
@@ -202,10 +166,18 @@ public static class StageAttestations
         return new JsonObject { ["pipeline"] = ctx.Definition.Name, ["definitionFile"] = Path.GetFileName(ctx.Definition.SourceFile), ["definitionDigest"] = digest };
     }
 
-    private static JsonObject Provenance(DeliveryContext ctx, List<ResourceDescriptor> materials, StageOutcome outcome, DateTimeOffset finishedOn)
+    /// <summary>A passed build's statement: SLSA Provenance v1 over the built images, the materials as resolved dependencies.</summary>
+    public static InTotoStatement Provenance(DeliveryContext ctx, string? signer, IEnumerable<ResourceDescriptor> subjects, IEnumerable<ResourceDescriptor> materials,
+        StageOutcome outcome, DateTimeOffset finishedOn)
     {
-        var evidence = new JsonObject();
-        foreach (var (k, v) in outcome.Evidence.OrderBy(e => e.Key, StringComparer.Ordinal)) evidence[k] = LocalPaths.Scrub(v, ctx);
+        var list = subjects.ToList();
+        if (list.Count == 0) list.Add(TagDescriptor(ctx));
+        return new InTotoStatement(list, PredicateTypes.SlsaProvenance, ProvenancePredicate(ctx, signer, materials.ToList(), outcome, finishedOn));
+    }
+
+    private static JsonObject ProvenancePredicate(DeliveryContext ctx, string? signer, List<ResourceDescriptor> materials, StageOutcome outcome, DateTimeOffset finishedOn)
+    {
+        var evidence = Evidence(ctx, outcome.Evidence);
         return new JsonObject
         {
             ["buildDefinition"] = new JsonObject
@@ -221,7 +193,7 @@ public static class StageAttestations
                 {
                     ["delivery"] = Delivery(ctx),
                     ["policy"] = Policy(ctx),
-                    ["signer"] = ctx.Signer,
+                    ["signer"] = signer,
                     ["evidence"] = evidence,
                 },
                 ["resolvedDependencies"] = new JsonArray(materials.Select(m => (JsonNode)m.ToJson()).ToArray()),
@@ -242,7 +214,8 @@ public static class StageAttestations
         };
     }
 
-    private static string Hex(string digest) => digest.StartsWith("sha256:", StringComparison.Ordinal) ? digest[7..] : digest;
+    /// <summary>The hex of a <c>sha256:</c> digest.</summary>
+    public static string Hex(string digest) => digest.StartsWith("sha256:", StringComparison.Ordinal) ? digest[7..] : digest;
 
     private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 }

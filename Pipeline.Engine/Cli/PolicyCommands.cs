@@ -145,7 +145,7 @@ public static class PolicyCommands
 
             using var pool = new ClamdPool(endpoints, new ClamdPoolOptions { Parallelism = Math.Clamp(parallel, 1, 64) }, TimeProvider.System);
             var verdict = await new PolicyScanner(pool, limits, TimeProvider.System).ScanAsync(root, rels, policy, profile, ct).ConfigureAwait(false);
-            if (json) stdout.WriteLine(JsonSerializer.Serialize(ScanStage.ToJson(verdict), ScanStage.JsonOptions));
+            if (json) stdout.WriteLine(JsonSerializer.Serialize(ScanStep.ToJson(verdict), ScanStep.JsonOptions));
             else PrintTable(verdict, stdout);
             return verdict.Decision == ScanDecision.Accept ? PipelineCli.Ok : PipelineCli.Rejected;
         });

@@ -44,7 +44,7 @@ public static class QuarantineCommands
             stdout.WriteLine($"reason:      {e.Code}: {e.Reason}");
             stdout.WriteLine($"folder:      {e.Directory}");
             stdout.WriteLine(e.Release is null ? "release:     not released" : $"release:     by {e.Release.Approver} at {e.Release.ReleasedAt:O}" + (e.Release.Note is null ? "" : $" ({e.Release.Note})"));
-            var scan = Path.Combine(e.Directory, Stages.ScanStage.ReportFile);
+            var scan = Path.Combine(e.Directory, Stages.ScanStep.ReportFile);
             if (File.Exists(scan))
             {
                 stdout.WriteLine("scan verdict:");

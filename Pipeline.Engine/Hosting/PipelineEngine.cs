@@ -26,7 +26,7 @@ public sealed class PipelineEngine : IAsyncDisposable
         Log = log;
         (SigningKey, Keys) = LoadKeys(settings, log);
         Ledger = new LedgerStore(dataSource, time, new LogSigning(SigningKey, settings.Ledger.Origin, settings.Ledger.CheckpointDir));
-        Runner = new DeliveryRunner(settings, Ledger, StagesFor, time, log);
+        Runner = new DeliveryRunner(settings, Ledger, StepsFor, time, log);
         Lifecycle = new Lifecycle.LifecycleService(Ledger, new Lifecycle.LifecycleStore(dataSource), settings.People, pipelines, settings.Stages,
             new Lifecycle.PromotionStep(settings, log), VerifyChainAsync, time, log);
         Lifecycle.Deployment = new Deploy.StageDeployment(settings, pipelines, time, log);
@@ -187,15 +187,8 @@ public sealed class PipelineEngine : IAsyncDisposable
         Pipelines.FirstOrDefault(p => p.Name == name)
         ?? throw new PipelineException("RUN-UNKNOWN-PIPELINE", $"no pipeline named '{name}' in {Settings.PipelinesDir}; known: {string.Join(", ", Pipelines.Select(p => p.Name))}");
 
-    private IReadOnlyList<IStage> StagesFor(PipelineDefinition definition) => Observability.MeteredStage.Wrap(
-    [
-        new FetchStage(ExportLimits.Default),
-        new VerifyStage(),
-        new ScanStage(),
-        new PublishStage(),
-        new BuildStage(),
-        new PushStage(),
-    ]);
+    /// <summary>The intake steps of a pipeline, each measured for the metrics.</summary>
+    private static IntakeSteps StepsFor(PipelineDefinition definition) => Observability.MeteredSteps.Wrap(IntakeSteps.Default(ExportLimits.Default));
 
     public async ValueTask DisposeAsync()
     {

@@ -205,6 +205,26 @@ public static class LedgerSchema
                 updated_at timestamptz not null
             );
             """),
+        (9, """
+            -- The intake state machine (issue 10): the last step a delivery recorded, changed in the
+            -- same transaction as that step's ledger entry (Ledger/IntakeState.cs has the allowed
+            -- transitions). Existing rows get the state their status and ledger entries imply.
+            alter table deliveries add column intake_state text not null default 'started'
+                check (intake_state in ('started', 'fetched', 'verified', 'scanned', 'published', 'built', 'pushed', 'accepted', 'failed', 'interrupted'));
+            alter table deliveries add column intake_updated_at timestamptz;
+            update deliveries d set intake_state = case
+                when d.status = 'accepted' then 'accepted'
+                when d.status = 'rejected' then 'failed'
+                when d.status in ('pending', 'retried') and d.reason_code in ('ENG-INTERRUPTED', 'ENG-CANCELLED') then 'interrupted'
+                when d.status in ('pending', 'retried') then 'failed'
+                when exists (select 1 from ledger_entries e where e.delivery_id = d.id and e.verdict = 'failed') then 'failed'
+                else coalesce((select case e.stage when 'fetch' then 'fetched' when 'verify' then 'verified' when 'scan' then 'scanned'
+                                                   when 'publish' then 'published' when 'build' then 'built' when 'push' then 'pushed' end
+                               from ledger_entries e
+                               where e.delivery_id = d.id and e.verdict = 'passed' and e.stage in ('fetch', 'verify', 'scan', 'publish', 'build', 'push')
+                               order by e.seq desc limit 1), 'started')
+                end;
+            """),
     ];
 
     /// <summary>Tables of the delivery lifecycle: the engine reads, inserts and updates them (they are working state, the log is the record).</summary>

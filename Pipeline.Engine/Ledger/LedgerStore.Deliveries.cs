@@ -10,7 +10,7 @@ namespace Pipeline.Engine.Ledger;
 public sealed partial class LedgerStore
 {
     private const string DeliveryColumns =
-        "id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at, attempt, next_attempt_at, retry_of";
+        "id, pipeline, tag, tag_object_id, status, reason_code, reason, image, started_at, finished_at, attempt, next_attempt_at, retry_of, intake_state";
 
     /// <summary>
     /// Takes the per-pipeline lock (a PostgreSQL session advisory lock, so it holds across engine

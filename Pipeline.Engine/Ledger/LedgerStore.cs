@@ -37,6 +37,9 @@ public sealed record DeliveryRow(
 
     /// <summary>The pending delivery this attempt retries.</summary>
     public Guid? RetryOf { get; init; }
+
+    /// <summary>The last intake step it recorded (<see cref="IntakeStateMachine"/>).</summary>
+    public IntakeState IntakeState { get; init; }
 }
 
 /// <summary>
@@ -373,5 +376,6 @@ public sealed partial class LedgerStore(NpgsqlDataSource dataSource, TimeProvide
         Attempt = r.GetInt32(10),
         NextAttemptAt = r.IsDBNull(11) ? null : r.GetFieldValue<DateTimeOffset>(11),
         RetryOf = r.IsDBNull(12) ? null : r.GetGuid(12),
+        IntakeState = IntakeStateMachine.Parse(r.GetString(13)),
     };
 }

@@ -9,7 +9,7 @@ public sealed partial class DeliveryRunner
 {
     /// <summary>
     /// Deliveries of <paramref name="definition"/> left running by a node that died after every
-    /// stage (the push included) was recorded: their images are in the registry and their tag in
+    /// step (the push included) was recorded, i.e. whose intake state is still pushed: their images are in the registry and their tag in
     /// VCS B, so they are not started again. Each is resumed where it stopped: a checkpoint, the
     /// stage attestations attached to the pushed images (those not attached yet), the status
     /// accepted, the lifecycle told. Called with the pipeline's lock held, before
@@ -17,18 +17,17 @@ public sealed partial class DeliveryRunner
     /// </summary>
     private async Task<IReadOnlyList<DeliveryReport>> ResumePushedAsync(PipelineDefinition definition, PipelineLock pipelineLock, ILogger plog, CancellationToken ct)
     {
-        var stages = stagesFor(definition).Select(s => s.Name).ToList();
+        var push = stepsFor(definition).Push.Name;
         var resumed = new List<DeliveryReport>();
-        foreach (var d in (await ledger.ListUnfinishedAsync(definition.Name, ct).ConfigureAwait(false)).Where(d => d.Status == DeliveryStatus.Running))
+        var unfinished = await ledger.ListUnfinishedAsync(definition.Name, ct).ConfigureAwait(false);
+        foreach (var d in unfinished.Where(d => d.Status == DeliveryStatus.Running && d.IntakeState == IntakeState.Pushed))
         {
             var entries = await ledger.ReadAsync(d.Id, ct).ConfigureAwait(false);
-            var passed = entries.Where(e => e.Record.Verdict == Verdict.Passed).Select(e => e.Record.Stage).ToHashSet(StringComparer.Ordinal);
-            if (entries.Any(e => e.Record.Verdict == Verdict.Failed) || !stages.All(passed.Contains)) continue;
-
             var dlog = plog.ForContext("DeliveryId", d.Id).ForContext("Tag", d.Tag);
-            var images = (entries.Last(e => e.Record.Stage == stages[^1]).Record.OutputDigest ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var images = (entries.Last(e => e.Record.Stage == push && e.Record.Verdict == Verdict.Passed).Record.OutputDigest ?? "")
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries);
             dlog.Warning("Delivery {DeliveryId} of {Tag} was cut off after all its stages were recorded (last: {Stage}); resuming its acceptance, not starting it again",
-                d.Id, d.Tag, stages[^1]);
+                d.Id, d.Tag, push);
             var subjects = await SubjectsAsync(images, ct).ConfigureAwait(false);
             resumed.Add(await FinishAcceptanceAsync(definition, d.Id, d.Tag, images, subjects, entries, Path.Combine(settings.WorkDir, "runs", d.Id.ToString("N")), pipelineLock, dlog)
                 .ConfigureAwait(false) with { Attempt = d.Attempt });

@@ -7,7 +7,7 @@ namespace Pipeline.Engine.Runs;
 /// <summary>
 /// What a killed or crashed run leaves behind. Called with the pipeline's lock held, so every
 /// delivery of the pipeline still marked running was cut off: its holder is gone (else the lock
-/// would not be free). Each gets a signed <c>interrupted</c> ledger entry with <c>ENG-INTERRUPTED</c>
+/// would not be free). Those in intake state pushed were resumed before (<c>DeliveryRunner.ResumePushedAsync</c>); each other gets a signed <c>interrupted</c> ledger entry with <c>ENG-INTERRUPTED</c>
 /// and becomes pending, due at once (this pass retries its tag from the start); its work folder
 /// is removed, and so are the work folders this node left for deliveries another node has
 /// recovered since, the temporary files of an interrupted git fetch and blobs that nothing has
@@ -40,7 +40,9 @@ public sealed class StaleDeliveries(EngineSettings settings, LedgerStore ledger,
                 ["startedAt"] = d.StartedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
             };
             await pipelineLock.EnsureHeldAsync(ct).ConfigureAwait(false);
-            await ledger.AppendAsync(new StageRecord(d.Id, pipeline, InterruptedStage, Verdict.Failed, Code, reason, null, null, evidence), ct).ConfigureAwait(false);
+            // The interruption and the intake state's move to interrupted commit together (from the state the row records).
+            await ledger.AppendStepAsync(new StageRecord(d.Id, pipeline, InterruptedStage, Verdict.Failed, Code, reason, null, null, evidence), null,
+                d.IntakeState, IntakeState.Interrupted, ct).ConfigureAwait(false);
             await ledger.MarkPendingAsync(d.Id, Code, reason, time.GetUtcNow(), ct).ConfigureAwait(false);
             DeliveryRunner.TryDelete(Path.Combine(settings.WorkDir, "runs", d.Id.ToString("N")));
             log.Warning("Delivery {DeliveryId} of {Tag} was left running by a stopped engine (last recorded stage: {Stage}); recorded as interrupted, retried now",

@@ -20,9 +20,6 @@ namespace Pipeline.Tests.Engine.Attestations;
 /// </summary>
 public class StatementSchemaTests
 {
-    private static readonly DateTimeOffset TagTime = new(2025, 3, 14, 15, 9, 26, TimeSpan.Zero);
-    private const string TagId = "1111111111111111111111111111111111111111";
-    private const string CommitId = "2222222222222222222222222222222222222222";
     private TempDir _dir = null!;
 
     [SetUp]
@@ -31,38 +28,39 @@ public class StatementSchemaTests
     [TearDown]
     public void TearDown() => _dir.Dispose();
 
-    private async Task<DeliveryContext> Context()
-    {
-        var pipelines = Directory.CreateDirectory(_dir.Combine("pipelines")).FullName;
-        var definitionFile = Path.Combine(pipelines, "demo.yaml");
-        await File.WriteAllTextAsync(definitionFile, "name: demo\n");
-        var settings = new EngineSettings(_dir.Combine("engine.yaml"), pipelines, _dir.Combine("work"), new DatabaseSettings("Host=unused", null),
-            new ClamdSettings(["tcp://127.0.0.1:1"], 1, TimeSpan.FromMinutes(1), Pipeline.Checkup.Scanning.ClamdLimits.Defaults),
-            new RegistrySettings(new Uri("http://127.0.0.1:1"), null), new InternalGitSettings(new Uri("http://127.0.0.1:1"), null));
-        var definition = new PipelineDefinition("demo", definitionFile, "Supplier GmbH", null,
-            new SourceSettings(new Uri("https://vcs-a.example/supplier/app.git"), null, new Regex(".")),
-            [], new ChecksumSettings("SHA256SUMS", ManifestSignature.Tag, null), new PublishSettings("team/app"), new ImageTargetSettings("apps/demo", []));
+    private const string Signer = IntakeChain.Signer;
+    private static readonly DateTimeOffset TagTime = IntakeChain.TagTime;
 
-        var rootfs = Directory.CreateDirectory(_dir.Combine("rootfs", "etc")).Parent!.FullName;
-        await File.WriteAllTextAsync(Path.Combine(rootfs, "etc", "os-release"), "ID=test\n");
-        var store = _dir.Combine("blobs");
-        var image = await ScratchBaseBuilder.BuildAsync(rootfs, new BlobStore(store), new ImageSettings { Created = TagTime }, TagTime);
-        var baseRef = "base/os@sha256:" + new string('3', 64);
-        var ctx = new DeliveryContext(Guid.CreateVersion7(), definition, settings, null!, new TagInfo("v1.0.0", TagId, true), _dir.Combine("work", "d1"), TimeProvider.System)
-        {
-            Annotated = new AnnotatedTag("v1.0.0", TagId, CommitId, "commit", "Supplier <release@supplier.example>", TagTime, "Release v1.0.0\n", CommitId, new string('4', 40)),
-            Checksums = new ChecksumReport("sha256", "sha256:" + new string('0', 64), []),
-            Signer = "Certified Release Key",
-            Delivery = new DeliveryManifest(1, [new ImageSpec("app", baseRef, [], [], [], null, "10001:10001", new Dictionary<string, string>(), [],
-                new Dictionary<string, string>())]),
-        };
-        ctx.Images.Add(new BuiltDeliveryImage("app", "apps/demo/app", "v1.0.0", image, store));
-        ctx.PushedImages.Add($"127.0.0.1:5000/apps/demo/app@{image.ManifestDigest}");
-        return ctx;
-    }
+    private Task<IntakeChain> Delivery() => IntakeChain.BuildAsync(_dir);
 
     private static StageOutcome Outcome(string? input, string? output) =>
         new(input, output, new Dictionary<string, string> { ["note"] = "evidence value", ["repository"] = "https://vcs-b.example/team/app.git" });
+
+    private static StepResult<T> Result<T>(T output) where T : class => new(output, Outcome("sha256:" + new string('6', 64), "sha256:" + new string('7', 64)));
+
+    /// <summary>Each step's own statement of its pass, built from its typed input and output.</summary>
+    private static InTotoStatement Passed(IntakeChain c, string stage) => stage switch
+    {
+        "fetch" => new FetchStep(ExportLimits.Default).Attest(c.Ctx, c.Input, Result(c.Fetched), TagTime),
+        "verify" => new VerifyStep().Attest(c.Ctx, c.Fetched, Result(c.Verified), TagTime),
+        "scan" => new ScanStep().Attest(c.Ctx, c.Verified, Result(c.Scanned), TagTime),
+        "publish" => new PublishStep().Attest(c.Ctx, c.Scanned, Result(c.Published), TagTime),
+        "build" => new BuildStep().Attest(c.Ctx, c.Published, Result(c.Built), TagTime),
+        "push" => new PushStep().Attest(c.Ctx, c.Built, Result(c.Pushed), TagTime),
+        _ => StageAttestations.ForOutcome(c.Ctx, stage, Signer, Outcome("sha256:" + new string('6', 64), "sha256:" + new string('7', 64)), TagTime),
+    };
+
+    /// <summary>Each step's own statement of its failure, from its typed input and the failure.</summary>
+    private static InTotoStatement Failed(IntakeChain c, string stage, StepFailure f) => stage switch
+    {
+        "fetch" => new FetchStep(ExportLimits.Default).AttestFailure(c.Ctx, c.Input, f, TagTime),
+        "verify" => new VerifyStep().AttestFailure(c.Ctx, c.Fetched, f, TagTime),
+        "scan" => new ScanStep().AttestFailure(c.Ctx, c.Verified, f, TagTime),
+        "publish" => new PublishStep().AttestFailure(c.Ctx, c.Scanned, f, TagTime),
+        "build" => new BuildStep().AttestFailure(c.Ctx, c.Published, f, TagTime),
+        "push" => new PushStep().AttestFailure(c.Ctx, c.Built, f, TagTime),
+        _ => throw new ArgumentException(stage),
+    };
 
     [TestCase("fetch")]
     [TestCase("verify")]
@@ -73,12 +71,7 @@ public class StatementSchemaTests
     [TestCase("smoke")]
     public async Task A_passed_stage_statement_is_valid(string stage)
     {
-        var ctx = await Context();
-        var previous = new List<InTotoStatement>
-        {
-            StageAttestations.Build(ctx, "scan", Outcome("sha256:" + new string('0', 64), "sha256:" + new string('5', 64)), null, null, TagTime, []),
-        };
-        var statement = StageAttestations.Build(ctx, stage, Outcome("sha256:" + new string('6', 64), "sha256:" + new string('7', 64)), null, null, TagTime, previous);
+        var statement = Passed(await Delivery(), stage);
         JsonSchemas.AssertStatement(statement.ToJsonBytes(), stage);
         if (stage == "build") Assert.That(statement.PredicateType, Is.EqualTo(PredicateTypes.SlsaProvenance), "the schema check above covered provenance");
     }
@@ -90,8 +83,7 @@ public class StatementSchemaTests
     [TestCase("push")]
     public async Task A_failed_stage_statement_is_valid(string stage)
     {
-        var ctx = await Context();
-        var statement = StageAttestations.Build(ctx, stage, null, "CHK-TEST-001", "it failed for a reason", TagTime, []);
+        var statement = Failed(await Delivery(), stage, new StepFailure("CHK-TEST-001", "it failed for a reason", new Dictionary<string, string>(), [], Signer));
         JsonSchemas.AssertStatementAndPredicate(statement.ToJsonBytes(), stage);
     }
 

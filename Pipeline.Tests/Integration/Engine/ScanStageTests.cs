@@ -38,7 +38,16 @@ public class ScanStageTests
     [TearDown]
     public void TearDown() => _dir.Dispose();
 
-    private DeliveryContext Context(Dictionary<string, byte[]> files, ScanSelection? scan)
+    /// <summary>A delivery's facts and the scan step's typed input (what verify produced).</summary>
+    private sealed record ScanCase(DeliveryContext Context, Verified Input)
+    {
+        public string WorkDir => Context.WorkDir;
+        public Guid DeliveryId => Context.DeliveryId;
+    }
+
+    private static async Task<StageOutcome> Scan(ScanCase c) => (await new ScanStep().RunAsync(c.Context, c.Input, new StepEvidence(), CancellationToken.None)).Outcome;
+
+    private ScanCase Context(Dictionary<string, byte[]> files, ScanSelection? scan)
     {
         var pipelines = Directory.CreateDirectory(_dir.Combine("pipelines", "policies")).Parent!.FullName;
         File.WriteAllText(Path.Combine(pipelines, "policies", "team.yaml"), PolicyText);
@@ -58,17 +67,18 @@ public class ScanStageTests
             new RegistrySettings(new Uri("http://127.0.0.1:1"), null), new InternalGitSettings(new Uri("http://127.0.0.1:1"), null));
         var definition = new PipelineDefinition("demo", "demo.yaml", "S", null, new SourceSettings(new Uri("file:///x"), null, new System.Text.RegularExpressions.Regex(".")),
             [], new ChecksumSettings("SHA256SUMS", ManifestSignature.Tag, null), new PublishSettings("a/b"), new ImageTargetSettings("apps/x", [])) { Scan = scan };
-        return new DeliveryContext(Guid.CreateVersion7(), definition, settings, null!, new TagInfo("v1.0.0", new string('a', 40), true), work, TimeProvider.System)
-        {
-            Checksums = new ChecksumReport("sha256", "sha256:" + new string('0', 64), digests.OrderBy(d => d.Path, StringComparer.Ordinal).ToList()),
-        };
+        var ctx = new DeliveryContext(Guid.CreateVersion7(), definition, settings, null!, new TagInfo("v1.0.0", new string('a', 40), true), work, TimeProvider.System);
+        var fetched = new Fetched(new AnnotatedTag("v1.0.0", new string('a', 40), new string('b', 40), "commit", "S <s@example>", DateTimeOffset.UnixEpoch, "v1\n", new string('b', 40), new string('c', 40)),
+            ctx.TreeDir, digests.Count, digests.Sum(d => d.Size));
+        var checksums = new ChecksumReport("sha256", "sha256:" + new string('0', 64), digests.OrderBy(d => d.Path, StringComparer.Ordinal).ToList());
+        return new ScanCase(ctx, new Verified(fetched, "S", checksums, new DeliveryManifest(1, [])));
     }
 
     [Test]
     public async Task A_clean_delivery_passes_and_the_evidence_names_policy_version_profile_and_clamd()
     {
         var ctx = Context(new() { ["bin/app"] = File.ReadAllBytes("/bin/true"), ["docs/README.md"] = "# hi\n"u8.ToArray() }, new ScanSelection("team", "hoch"));
-        var outcome = await new ScanStage().ExecuteAsync(ctx, CancellationToken.None);
+        var outcome = await Scan(ctx);
         var ev = outcome.Evidence;
         Assert.That(ev["policy"], Is.EqualTo("team"));
         Assert.That(ev["policyVersion"], Is.EqualTo(ScanPolicy.VersionOf(File.ReadAllBytes(_dir.Combine("pipelines", "policies", "team.yaml")))));
@@ -77,14 +87,14 @@ public class ScanStageTests
         Assert.That(ev["filesScanned"], Is.EqualTo("3"));
         Assert.That(ev["findingCount"], Is.EqualTo("0"));
         Assert.That(outcome.OutputDigest, Does.StartWith("sha256:"));
-        Assert.That(File.Exists(Path.Combine(ctx.WorkDir, ScanStage.ReportFile)));
+        Assert.That(File.Exists(Path.Combine(ctx.WorkDir, ScanStep.ReportFile)));
     }
 
     [Test]
     public async Task Without_a_scan_block_the_built_in_strict_policy_applies()
     {
         var ctx = Context(new() { ["a.txt"] = "a"u8.ToArray() }, null);
-        var outcome = await new ScanStage().ExecuteAsync(ctx, CancellationToken.None);
+        var outcome = await Scan(ctx);
         Assert.That(outcome.Evidence["policy"], Is.EqualTo("built-in"));
         Assert.That(outcome.Evidence["profile"], Is.EqualTo("normal"));
     }
@@ -93,7 +103,7 @@ public class ScanStageTests
     public async Task An_unknown_profile_is_refused_before_scanning()
     {
         var ctx = Context(new() { ["a.txt"] = "a"u8.ToArray() }, new ScanSelection("team", "sehr-hoch"));
-        var e = await Assert.ThrowsAsync<Pipeline.Checkup.CheckupException>(() => new ScanStage().ExecuteAsync(ctx, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<Pipeline.Checkup.CheckupException>(() => Scan(ctx));
         Assert.That(e!.Code, Is.EqualTo(PolicyErrors.UnknownProfile));
         Assert.That(e.Message, Does.Contain("has no profile 'sehr-hoch'; it has: hoch"));
     }
@@ -102,7 +112,7 @@ public class ScanStageTests
     public async Task The_evidence_records_what_was_inspected_inside_archives_and_an_archive_past_clamds_limit_is_rejected()
     {
         var small = Pipeline.Tests.Checkup.Archives.TestArchives.Zip(("a.txt", "hello"u8.ToArray()), ("b.txt", new byte[1000]));
-        var ok = await new ScanStage().ExecuteAsync(Context(new() { ["lib/small.jar"] = small, ["ok.txt"] = "ok"u8.ToArray() }, null), CancellationToken.None);
+        var ok = await Scan(Context(new() { ["lib/small.jar"] = small, ["ok.txt"] = "ok"u8.ToArray() }, null));
         Assert.That((ok.Evidence["archivesInspected"], ok.Evidence["archiveMembers"], ok.Evidence["archiveUnpackedBytes"], ok.Evidence["archivesIncomplete"]),
             Is.EqualTo(("1", "2", "1005", "0")));
         Assert.That(ok.Evidence["clamdLimits"], Does.Contain($"\"maxFileSize\":{SharedClamd.Limits.MaxFileSize}"));
@@ -111,7 +121,7 @@ public class ScanStageTests
             Is.EqualTo(("lib/small.jar", "zip", true)));
 
         var big = Pipeline.Tests.Checkup.Archives.TestArchives.Zip(("x/payload.bin", Pipeline.Tests.Checkup.Archives.TestArchives.NoisyEndingInEicar(SharedClamd.Limits.MaxFileSize + 1)));
-        var e = await Assert.ThrowsAsync<ScanRejectedException>(() => new ScanStage().ExecuteAsync(Context(new() { ["lib/big.zip"] = big }, null), CancellationToken.None));
+        var e = await Assert.ThrowsAsync<ScanRejectedException>(() => Scan(Context(new() { ["lib/big.zip"] = big }, null)));
         Assert.That(e!.Code, Is.EqualTo(PolicyErrors.LimitFileSize));
         Assert.That(e.Message, Does.Contain("'lib/big.zip!x/payload.bin'").And.Contain("MaxFileSize").And.Contain("NOT scanned by clamd"));
         Assert.That(e.Evidence["archivesIncomplete"], Is.EqualTo("1"), "the attestation does not claim the archive was read to the end");
@@ -126,7 +136,7 @@ public class ScanStageTests
         var eicarSha = Convert.ToHexStringLower(SHA256.HashData(PolicyScannerIntegrationTests.Eicar));
         var ctx = Context(new() { ["docs/eicar.txt"] = PolicyScannerIntegrationTests.Eicar, ["docs/run"] = "#!/bin/sh\n"u8.ToArray(), ["ok.txt"] = "ok"u8.ToArray() },
             new ScanSelection("team", "hoch"));
-        var e = await Assert.ThrowsAsync<ScanRejectedException>(() => new ScanStage().ExecuteAsync(ctx, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<ScanRejectedException>(() => Scan(ctx));
         Assert.That(e!.Code, Is.EqualTo(PolicyErrors.Infected));
         Assert.That(e.Message, Does.Contain("docs/eicar.txt: malware: ").And.Contain("docs/run: script content is not allowed here"));
         Assert.That(e.Evidence["clamdVersion"], Does.StartWith("ClamAV"));
@@ -146,7 +156,7 @@ public class ScanStageTests
 
         var store = new QuarantineStore(_dir.Combine("work"), TimeProvider.System);
         var dir = store.Add("demo", ctx.DeliveryId, ctx.WorkDir, "v1.0.0", new string('a', 40), "scan", e.Code, e.Message);
-        Assert.That(File.Exists(Path.Combine(dir, ScanStage.ReportFile)), "the scan verdict goes to quarantine with the files");
+        Assert.That(File.Exists(Path.Combine(dir, ScanStep.ReportFile)), "the scan verdict goes to quarantine with the files");
         Assert.That(new FileInfo(Path.Combine(dir, "tree", "docs", "eicar.txt")).UnixFileMode & UnixFileMode.UserWrite, Is.EqualTo((UnixFileMode)0));
         var listed = store.List().Single();
         Assert.That((listed.DeliveryId, listed.Code, listed.Release), Is.EqualTo((ctx.DeliveryId, PolicyErrors.Infected, (QuarantineRelease?)null)));

@@ -8,61 +8,6 @@ using Pipeline.Registry.Model;
 
 namespace Pipeline.Engine.Stages;
 
-/// <summary>
-/// Builds the images <c>delivery.yaml</c> asks for, without a Docker daemon: per platform, the
-/// approved base (by digest, from the internal registry) plus one deterministic layer per file
-/// mapping (root-owned, modes as declared, mtime = the tag's time), a config with OCI labels for
-/// source and revision, and an SPDX SBOM of the added files. Several platforms give one OCI index.
-/// Same delivery, same digests.
-/// </summary>
-public sealed class BuildStage : IStage
-{
-    public string Name => "build";
-
-    public async Task<StageOutcome> ExecuteAsync(DeliveryContext context, CancellationToken ct)
-    {
-        var tag = context.Annotated ?? throw new PipelineException("ENG-STAGE-ORDER", "build needs the fetch stage first");
-        var definition = context.Definition;
-        var manifest = context.Delivery ?? DeliveryManifestParser.Load(context.TreeDir, definition.Images.AllowedBaseImages, definition.Images.AllowRoot);
-        var inputs = new DeliveryBuildInputs(
-            context.TreeDir, manifest, definition.Name, definition.Supplier, definition.Images.RepositoryPrefix,
-            tag.Name, tag.CommitId, context.TagTime, PublishStage.InternalRepositoryUrl(context).ToString(),
-            Path.Combine(context.Settings.WorkDir, "blobs"));
-        using var client = RegistryClients.Create(context.Settings);
-        var builds = await DeliveryImageBuilder.BuildAsync(inputs, client, ct).ConfigureAwait(false);
-
-        var evidence = StageOutcome.NewEvidence();
-        foreach (var build in builds)
-        {
-            foreach (var p in build.Platforms)
-            {
-                // Single platform: the manifest goes under the tag. Several: each by digest, the index under the tag.
-                var reference = build.Index is null ? tag.Name : p.Image.ManifestDigest.ToString();
-                context.Images.Add(new BuiltDeliveryImage(build.Platforms.Count == 1 ? build.Name : $"{build.Name}[{p.Platform}]",
-                    build.Repository, reference, p.Image, inputs.StoreDir) { BaseRepository = build.BaseRepository });
-                var key = build.Platforms.Count == 1 ? build.Name : $"{build.Name}.{p.Platform}";
-                evidence[$"{key}.base"] = build.Base;
-                evidence[$"{key}.layers"] = string.Join(" ", p.Image.NewLayers.Select(l => l.Descriptor.Digest));
-                evidence[$"{key}.image"] = p.Image.ManifestDigest.ToString();
-                evidence[$"{key}.sbom"] = p.SbomDescriptor.Digest.ToString();
-            }
-            if (build.Index is not null) evidence[$"{build.Name}.index"] = build.Digest.ToString();
-        }
-        context.Builds = builds;
-
-        var output = builds.Count == 1
-            ? builds[0].Digest.ToString()
-            : Digest.Compute(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", builds.Select(b => $"{b.Name} {b.Digest}")))).ToString();
-        return new StageOutcome(context.Checksums?.ManifestDigest, output, evidence);
-    }
-
-    internal static (string Repository, string Digest) SplitReference(string reference)
-    {
-        var at = reference.IndexOf('@');
-        return (reference[..at], reference[(at + 1)..]);
-    }
-}
-
 /// <summary>What the build of one delivery needs; everything that goes into the digests is here.</summary>
 public sealed record DeliveryBuildInputs(
     string TreeDir,
@@ -107,7 +52,7 @@ public static class DeliveryImageBuilder
         var result = new List<DeliveryImageBuild>();
         foreach (var spec in inputs.Manifest.Images)
         {
-            var (baseRepo, baseDigest) = BuildStage.SplitReference(spec.Base);
+            var (baseRepo, baseDigest) = BuildStep.SplitReference(spec.Base);
             var repository = inputs.RepositoryPrefix + "/" + spec.Name;
             var provenance = ProvenanceAnnotations(inputs, created, client.Endpoint.Authority + "/" + baseRepo, baseDigest);
             var platforms = new List<PlatformImage>();

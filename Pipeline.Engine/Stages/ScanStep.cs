@@ -3,6 +3,7 @@ using System.Text.Json;
 using Pipeline.Checkup.Archives;
 using Pipeline.Checkup.Policies;
 using Pipeline.Checkup.Scanning;
+using Pipeline.Engine.Attestations;
 using Pipeline.Engine.Definitions;
 
 namespace Pipeline.Engine.Stages;
@@ -14,17 +15,18 @@ namespace Pipeline.Engine.Stages;
 /// the delivery: nothing passes as clean because a scan did not happen. The evidence names the
 /// policy version, the clamd version and every finding (file, SHA-256, detection); the full
 /// verdict is also written to <c>scan-report.json</c> in the delivery's folder (kept in quarantine).
+/// Statement: subject the verdict digest (passed); material the checksum manifest.
 /// </summary>
-public sealed class ScanStage : IStage
+public sealed class ScanStep : IIntakeStep<Verified, Scanned>
 {
     /// <summary>Name of the verdict file in the delivery's work folder.</summary>
     public const string ReportFile = "scan-report.json";
 
     public string Name => "scan";
 
-    public async Task<StageOutcome> ExecuteAsync(DeliveryContext context, CancellationToken ct)
+    public async Task<StepResult<Scanned>> RunAsync(DeliveryContext context, Verified input, StepEvidence found, CancellationToken ct)
     {
-        var checksums = context.Checksums ?? throw new PipelineException("ENG-STAGE-ORDER", "scan needs the verify stage first");
+        var checksums = input.Checksums;
         var files = checksums.Files.Select(f => f.Path).Append(context.Definition.ChecksumManifest).Distinct().Order(StringComparer.Ordinal).ToList();
 
         var (policy, profile) = LoadPolicy(context.Settings.PipelinesDir, context.Definition.Scan);
@@ -43,8 +45,19 @@ public sealed class ScanStage : IStage
         await WriteReportAsync(Path.Combine(context.WorkDir, ReportFile), verdict, ct).ConfigureAwait(false);
         var evidence = Evidence(verdict);
         verdict.EnsureAccepted(evidence);
-        return new StageOutcome(checksums.ManifestDigest, verdict.Digest(), evidence);
+        var digest = verdict.Digest();
+        return new StepResult<Scanned>(new Scanned(input, digest), new StageOutcome(checksums.ManifestDigest, digest, evidence));
     }
+
+    public InTotoStatement Attest(DeliveryContext context, Verified input, StepResult<Scanned> result, DateTimeOffset finishedOn) =>
+        StageAttestations.Passed(context, Name, input.Signer,
+            StageAttestations.ScanVerdictDescriptor(result.Output.VerdictDigest) is { } v ? [v] : [], Materials(context, input), result.Outcome, finishedOn);
+
+    public InTotoStatement AttestFailure(DeliveryContext context, Verified input, StepFailure failure, DateTimeOffset finishedOn) =>
+        StageAttestations.Failed(context, Name, failure, [], Materials(context, input), finishedOn);
+
+    private static IEnumerable<ResourceDescriptor> Materials(DeliveryContext context, Verified input) =>
+        StageAttestations.ManifestDescriptor(context, input.Checksums) is { } m ? [m] : [];
 
     /// <summary>The policy and profile a pipeline uses (the built-in strict policy when it names none).</summary>
     public static (ScanPolicy Policy, string Profile) LoadPolicy(string pipelinesDir, ScanSelection? selection)

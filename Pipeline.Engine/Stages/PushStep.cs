@@ -1,0 +1,76 @@
+using System.Globalization;
+using Pipeline.Engine.Attestations;
+using Pipeline.Engine.Sbom;
+using Pipeline.Registry.Layers;
+
+namespace Pipeline.Engine.Stages;
+
+/// <summary>
+/// Pushes the built images (missing blobs only, then the manifests; with several platforms the
+/// platform manifests by digest and the index under the tag) and attaches each platform image's
+/// SPDX SBOM as an OCI 1.1 referrer (tag-schema fallback where the registry has no referrers API).
+/// Statement: subjects the pushed references (those pushed before a failure); materials the built images.
+/// </summary>
+public sealed class PushStep : IIntakeStep<Built, Pushed>
+{
+    public string Name => "push";
+
+    public async Task<StepResult<Pushed>> RunAsync(DeliveryContext context, Built input, StepEvidence found, CancellationToken ct)
+    {
+        if (input.Images.Count == 0) throw new PipelineException("ENG-STAGE-ORDER", "push needs the build stage first");
+        using var client = RegistryClients.Create(context.Settings);
+        var host = context.Settings.Registry.Url.Authority;
+        var tag = input.Tag.Name;
+        var pushed = new List<string>();
+        var evidence = StageOutcome.NewEvidence();
+        foreach (var image in input.Images)
+        {
+            var result = await client.PushImageAsync(image.Repository, image.Tag, image.Image, new BlobStore(image.BlobStoreDir), image.BaseRepository, ct).ConfigureAwait(false);
+            evidence[$"{image.Name}.blobs"] = string.Create(CultureInfo.InvariantCulture, $"uploaded {result.BlobsUploaded}, present {result.BlobsSkipped}, mounted {result.BlobsMounted}");
+        }
+
+        var created = input.Verified.Fetched.TagTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        foreach (var build in input.Builds)
+        {
+            if (build.Index is not null)
+                await client.PushIndexAsync(build.Repository, tag, build.Index, ct).ConfigureAwait(false);
+            foreach (var p in build.Platforms)
+            {
+                var attached = await client.AttachArtifactAsync(build.Repository, p.Image.ManifestDescriptor, SpdxSbom.MediaType,
+                    [(p.SbomDescriptor, p.Sbom)], new Dictionary<string, string> { ["org.opencontainers.image.created"] = created }, ct).ConfigureAwait(false);
+                var key = build.Platforms.Count == 1 ? build.Name : $"{build.Name}.{p.Platform}";
+                evidence[$"{key}.sbomReferrer"] = attached.ManifestDigest + (attached.UsedFallbackTag ? " (tag fallback)" : "");
+            }
+            var reference = $"{host}/{build.Repository}@{build.Digest}";
+            pushed.Add(reference);
+            // Pushed and referenced: a later failure still attests about it.
+            if (Subject(reference) is { } subject) found.Established(subject);
+            evidence[$"{build.Name}.reference"] = reference;
+            evidence[$"{build.Name}.tag"] = $"{host}/{build.Repository}:{tag}";
+        }
+
+        if (input.Builds.Count == 0)
+        {
+            foreach (var image in input.Images) pushed.Add($"{host}/{image.Repository}@{image.Image.ManifestDigest}");
+        }
+
+        var inputDigest = input.Images.Count == 1 ? input.Images[0].Image.ManifestDigest.ToString() : null;
+        return new StepResult<Pushed>(new Pushed(input, pushed), new StageOutcome(inputDigest, string.Join(" ", pushed), evidence));
+    }
+
+    public InTotoStatement Attest(DeliveryContext context, Built input, StepResult<Pushed> result, DateTimeOffset finishedOn) =>
+        StageAttestations.Passed(context, Name, input.Verified.Signer, result.Output.References.Select(Subject).OfType<ResourceDescriptor>(), Materials(input), result.Outcome, finishedOn);
+
+    public InTotoStatement AttestFailure(DeliveryContext context, Built input, StepFailure failure, DateTimeOffset finishedOn) =>
+        StageAttestations.Failed(context, Name, failure, [], Materials(input), finishedOn);
+
+    /// <summary>A pushed <c>registry/repository@sha256:…</c> reference as a subject.</summary>
+    private static ResourceDescriptor? Subject(string reference)
+    {
+        var at = reference.IndexOf('@');
+        return at > 0 ? ResourceDescriptor.Of(reference, "sha256", StageAttestations.Hex(reference[(at + 1)..])) : null;
+    }
+
+    private static IEnumerable<ResourceDescriptor> Materials(Built input) =>
+        input.Images.Select(image => ResourceDescriptor.Of($"{image.Repository}:{image.Tag}", "sha256", StageAttestations.Hex(image.Image.ManifestDigest.ToString())));
+}
