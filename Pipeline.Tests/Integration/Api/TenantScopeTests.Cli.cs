@@ -41,6 +41,7 @@ public partial class TenantScopeTests
             NothingOfLandB(output, "Anja's status");
             var named = await Cli(Anja, "status", "--json", "--pipeline", _t.B);
             var unknown = await Cli(Anja, "status", "--json", "--pipeline", "no-such-pipeline");
+            Assert.That((named.Rc, named.Err, unknown.Rc), Is.EqualTo((PipelineCli.Ok, "", PipelineCli.Ok)), "another tenant's pipeline is no refusal that names it");
             Assert.That((named.Rc, JsonNode.Parse(named.Out)!["pipelines"]!.ToJsonString()), Is.EqualTo((unknown.Rc, JsonNode.Parse(unknown.Out)!["pipelines"]!.ToJsonString())),
                 "another tenant's pipeline is shown like an unknown one");
             Assert.That(JsonNode.Parse(named.Out)!["pipelines"]!.AsArray(), Is.Empty);
