@@ -98,6 +98,7 @@ public class TenantPlacementTests : DeliveryFixture
         var sc = new LifecycleScenario(Harness, Stages(env, sharedUpToHoch));
         var s = sc.S;
         File.AppendAllText(s.ConfigPath, $"\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [{s.Name}]\n");
+        sc.PeopleIn("land-a");
         File.AppendAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), "\nschutzbedarf: hoch\n");
         StageDeploymentTests.WriteDeliveryWithDeployment(s);
         s.Publish("v1.0.0");
