@@ -180,6 +180,7 @@ YAML
 
 # The people who act on deliveries: a Systempfleger and two Verfahrensverantwortliche, each with
 # a personal token (only its SHA-256 is in the file); Anna also has her own SSH key for signed Freigaben.
+# All three are operator staff for both tenants (tenants: ["*"]); a tenant's own people name it instead.
 ssh-keygen -q -t ed25519 -N "" -C anna@operator.example -f "$DEMO/keys/anna"
 for who in sam anna ben; do
   (umask 077 && openssl rand -hex 24 >"$DEMO/secrets/$who.token")
@@ -189,15 +190,18 @@ cat >"$DEMO/people.yaml" <<YAML
 people:
   - name: Sam Pfleger
     roles: [systempfleger]
+    tenants: ["*"]
     pipelines: ["*"]
     tokenSha256: $(hash sam)
   - name: Anna Beispiel
     roles: [verfahrensverantwortlich]
+    tenants: ["*"]
     pipelines: ["*"]
     tokenSha256: $(hash anna)
     sshKey: $(cat "$DEMO/keys/anna.pub")
   - name: Ben Berger
     roles: [verfahrensverantwortlich]
+    tenants: ["*"]
     pipelines: ["*"]
     tokenSha256: $(hash ben)
 YAML

@@ -17,7 +17,10 @@ public sealed record Portal(LifecycleService Lifecycle, PortalRuns Runs, LedgerS
 /// <c>Authorization: Bearer TOKEN</c> (never Basic, never a cookie, never in a URL); the lifecycle
 /// service checks roles and pipelines and records every action in the ledger; this layer logs
 /// every action (person, action, delivery) and maps refusals to <c>{code, message}</c> with
-/// 400/401/403/404/409. State changes are POSTs behind <see cref="PortalCsrf"/>.
+/// 400/401/403/404/409. State changes are POSTs behind <see cref="PortalCsrf"/>. With tenants,
+/// whatever lies outside the person's tenants does not exist for them: lists leave it out, and a
+/// delivery, pass or pipeline of another tenant is answered exactly as an unknown id or name
+/// (404 LC-UNKNOWN-DELIVERY, RUN-UNKNOWN, RUN-UNKNOWN-PIPELINE), for reads and actions alike.
 /// </summary>
 public static class PortalEndpoints
 {
@@ -28,7 +31,7 @@ public static class PortalEndpoints
     {
         var lc = portal.Lifecycle;
         Func<Actor, CancellationToken, Task<PortalMe>> me = (a, _) =>
-            Task.FromResult(new PortalMe(a.Name, a.Person!.Roles.Order().Select(r => r.ToString().ToLowerInvariant()).ToList(), a.Person.Pipelines));
+            Task.FromResult(new PortalMe(a.Name, a.Person!.Roles.Order().Select(r => r.ToString().ToLowerInvariant()).ToList(), a.Person.EffectivePipelines, a.Person.Tenants));
         app.MapGet(Prefix + "/me", (HttpContext ctx) => Read(ctx, portal, log, me));
         app.MapGet(Prefix + "/board", (HttpContext ctx) => Read(ctx, portal, log, async (a, ct) =>
             PortalBoard.Of(await lc.GetBoardAsync(a, ctx.Request.Query["pipeline"] is { Count: > 0 } p && !string.IsNullOrWhiteSpace(p[0]) ? p[0] : null, ct).ConfigureAwait(false))));
@@ -49,15 +52,19 @@ public static class PortalEndpoints
         }));
         app.MapGet(Prefix + "/runs/{id:guid}", (Guid id, HttpContext ctx) => Read(ctx, portal, log, (a, _) =>
         {
-            var r = portal.Runs.Get(id) ?? throw new PipelineException("RUN-UNKNOWN", $"no on-demand pass {id} (only the last 100 of this portal process are kept)");
+            // A pass of another tenant's pipeline is answered like an unknown id.
+            var r = portal.Runs.Get(id) is { } known && a.Person!.InTenantScope(known.Pipeline) ? known
+                : throw new PipelineException("RUN-UNKNOWN", $"no on-demand pass {id} (only the last 100 of this portal process are kept)");
             RequireRunner(a, r.Pipeline);
             return Task.FromResult(r);
         }));
 
         app.MapPost(Prefix + "/pipelines/{name}/run", (string name, HttpContext ctx) => Act<RunBody>(ctx, portal, log, "run", null, async (a, _, ct) =>
         {
-            var definition = portal.Pipelines.FirstOrDefault(p => p.Name == name)
-                             ?? throw new PipelineException("RUN-UNKNOWN-PIPELINE", $"no pipeline named '{name}'; known: {string.Join(", ", portal.Pipelines.Select(p => p.Name))}");
+            // Only the person's tenants' pipelines exist for them (and are named as known).
+            var visible = portal.Pipelines.Where(p => a.Person!.InTenantScope(p.Name)).ToList();
+            var definition = visible.FirstOrDefault(p => p.Name == name)
+                             ?? throw new PipelineException("RUN-UNKNOWN-PIPELINE", $"no pipeline named '{name}'; known: {string.Join(", ", visible.Select(p => p.Name))}");
             RequireRunner(a, definition.Name);
             var run = await portal.Runs.StartAsync(definition, a.Name, ct).ConfigureAwait(false);
             ctx.Response.Headers.Location = $"{Prefix}/runs/{run.Id}";

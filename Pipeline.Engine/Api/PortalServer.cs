@@ -1,6 +1,9 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
 using Pipeline.Engine.Audit;
@@ -37,6 +40,17 @@ public sealed class PortalServer : IAsyncDisposable
     /// <summary>The bound addresses (with the real port when 0 was asked for).</summary>
     public IReadOnlyList<string> Addresses =>
         _app.Services.GetService(typeof(IServer)) is IServer s && s.Features.Get<IServerAddressesFeature>() is { } f ? f.Addresses.ToList() : [];
+
+    /// <summary>
+    /// Every mapped route of the portal API (under <see cref="PortalEndpoints.Prefix"/>) as
+    /// "METHOD pattern", read from the host's <see cref="EndpointDataSource"/>: the tenant-scoping
+    /// tests hold each against their table, so a new endpoint cannot go untested.
+    /// </summary>
+    public IReadOnlyList<string> PortalRoutes =>
+        _app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText?.StartsWith(PortalEndpoints.Prefix + "/", StringComparison.Ordinal) == true)
+            .SelectMany(e => (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["*"]).Select(m => $"{m} {e.RoutePattern.RawText}"))
+            .Order(StringComparer.Ordinal).ToList();
 
     /// <exception cref="PipelineException">PORTAL-NO-PEOPLE, API-NO-TOKENS, API-TOKENS-FILE, API-REMOTE-BIND, API-BAD-URL.</exception>
     public static async Task<PortalServer> StartAsync(PipelineEngine engine, string urls, bool allowRemote, CancellationToken ct)

@@ -70,7 +70,9 @@ public sealed record PortalDeliveryDetail(PortalDelivery Delivery, IReadOnlyList
 public sealed record PortalDecision(ApprovalRecord Approval, bool RuleComplete, int Missing, PortalDelivery Delivery, string? PromotionError);
 
 /// <summary>Who the token belongs to (the page shows it and offers only what the roles allow).</summary>
-public sealed record PortalMe(string Name, IReadOnlyList<string> Roles, IReadOnlyList<string> Pipelines);
+/// <param name="Pipelines">The pipelines the person may act on (with tenants: those of their tenants in their list).</param>
+/// <param name="Tenants">The tenant ids the person belongs to (<c>"*"</c>: every tenant); empty without tenants.</param>
+public sealed record PortalMe(string Name, IReadOnlyList<string> Roles, IReadOnlyList<string> Pipelines, IReadOnlyList<string> Tenants);
 
 /// <summary>Body of <c>POST …/promote</c>.</summary>
 public sealed record PromoteBody(string? Stage);

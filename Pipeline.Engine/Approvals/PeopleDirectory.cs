@@ -14,12 +14,14 @@ namespace Pipeline.Engine.Approvals;
 /// people:
 ///   - name: Anna Beispiel
 ///     roles: [verfahrensverantwortlich]
-///     pipelines: [fachverfahren-a]      # or ["*"]
+///     tenants: [land-a]                 # with engine.yaml tenants: required; ["*"] for operator-wide staff
+///     pipelines: [fachverfahren-a]      # or ["*"]; with tenants optional (default: all of the tenants' pipelines)
 ///     tokenSha256: 9f86d0…              # printf %s TOKEN | sha256sum
 ///     sshKey: ssh-ed25519 AAAA… anna    # optional: for signed Freigaben
 /// </code>
 /// Tokens are never stored: a presented token is hashed and compared with every person's hash in
-/// constant time.
+/// constant time. With tenants (<see cref="Tenancy.TenantDirectory"/>) every person belongs to
+/// tenants and sees and acts only inside them (<see cref="Person.TenantPipelines"/>).
 /// </summary>
 public sealed class PeopleDirectory
 {
@@ -33,7 +35,7 @@ public sealed class PeopleDirectory
     public static PeopleDirectory Empty { get; } = new([]);
 
     /// <summary>Reads and validates the file; every problem is added to <paramref name="errors"/> with file and line.</summary>
-    public static PeopleDirectory? Load(string file, ConfigErrors errors)
+    public static PeopleDirectory? Load(string file, ConfigErrors errors, Tenancy.TenantDirectory? tenants = null)
     {
         if (!File.Exists(file))
         {
@@ -41,12 +43,13 @@ public sealed class PeopleDirectory
             return null;
         }
 
-        return Parse(file, File.ReadAllText(file), errors);
+        return Parse(file, File.ReadAllText(file), errors, tenants);
     }
 
     /// <summary>Parses a people file; null (with errors added) when anything is wrong.</summary>
-    public static PeopleDirectory? Parse(string file, string text, ConfigErrors errors)
+    public static PeopleDirectory? Parse(string file, string text, ConfigErrors errors, Tenancy.TenantDirectory? tenants = null)
     {
+        tenants ??= Tenancy.TenantDirectory.Empty;
         var root = YamlReader.Load(file, text, errors);
         if (root is null) return null;
         var before = errors.All.Count;
@@ -62,12 +65,16 @@ public sealed class PeopleDirectory
                 else m.KeyError("roles", $"unknown role '{r}' in '{m.Path}.roles'", "roles: systempfleger, verfahrensverantwortlich, sicherheitsteam, auditor, betrieb");
             }
 
-            var pipelines = m.StringList("pipelines", required: true);
+            var memberOf = m.StringList("tenants");
+            var pipelines = m.StringList("pipelines", required: !tenants.Configured || memberOf.Count == 0);
             foreach (var p in pipelines)
             {
                 if (p != "*" && !Definitions.PipelineDefinition.NamePattern.IsMatch(p))
                     m.KeyError("pipelines", $"'{p}' in '{m.Path}.pipelines' is not a pipeline name (or \"*\" for every pipeline)");
             }
+
+            var scope = PersonTenancy.Check(m, tenants, memberOf, pipelines);
+            if (tenants.Configured && pipelines.Count == 0) pipelines = ["*"];
 
             var hashText = m.String("tokenSha256", required: true, hint: "printf %s TOKEN | sha256sum");
             byte[]? hash = null;
@@ -117,7 +124,7 @@ public sealed class PeopleDirectory
             if (list.Any(x => x.Item1.Name == name)) m.KeyError("name", $"person '{name}' is listed twice");
             else if (list.Any(x => CryptographicOperations.FixedTimeEquals(x.Item2, hash)))
                 m.KeyError("tokenSha256", $"'{name}' has the same token hash as another person; every person needs their own token");
-            else list.Add((new Person(name, roles, pipelines, ssh, pgp) { OpenPgpKeyText = pgpText }, hash));
+            else list.Add((new Person(name, roles, pipelines, ssh, pgp) { OpenPgpKeyText = pgpText, Tenants = memberOf, TenantPipelines = scope }, hash));
         }
 
         root.Done();

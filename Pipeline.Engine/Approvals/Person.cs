@@ -8,7 +8,7 @@ namespace Pipeline.Engine.Approvals;
 /// </summary>
 /// <param name="Name">Full name as it appears in approvals and the log (unique in the file).</param>
 /// <param name="Roles">What the person may do.</param>
-/// <param name="Pipelines">Pipeline names the person may act on; "*" is every pipeline.</param>
+/// <param name="Pipelines">Pipeline names the person may act on; "*" is every pipeline (of their tenants, when tenants are configured).</param>
 /// <param name="SshKey">The person's own SSH public key for signed approvals (sshsig, namespace <c>pipeline-freigabe</c>).</param>
 /// <param name="OpenPgpKey">The person's own OpenPGP public key for signed approvals (detached signature).</param>
 public sealed record Person(string Name, IReadOnlySet<Role> Roles, IReadOnlyList<string> Pipelines, SshPublicKey? SshKey, OpenPgpPublicKeyRing? OpenPgpKey)
@@ -16,9 +16,30 @@ public sealed record Person(string Name, IReadOnlySet<Role> Roles, IReadOnlyList
     /// <summary>The armored OpenPGP public key as written in the people file (embedded in signed Freigaben for offline checks).</summary>
     public string? OpenPgpKeyText { get; init; }
 
+    /// <summary>The tenant ids the person belongs to (people file <c>tenants:</c>; <c>"*"</c>: operator-wide); empty without tenants.</summary>
+    public IReadOnlyList<string> Tenants { get; init; } = [];
+
+    /// <summary>
+    /// The tenant boundary: every pipeline of the person's tenants. Null when there is none (no
+    /// tenants configured, or a person of every tenant, <c>"*"</c>). Outside it nothing exists
+    /// for the person: no delivery, run or pipeline is shown, and asking for one is answered as
+    /// for an unknown id.
+    /// </summary>
+    public IReadOnlySet<string>? TenantPipelines { get; init; }
+
     public bool Has(Role role) => Roles.Contains(role);
 
-    public bool MayActOn(string pipeline) => Pipelines.Contains("*") || Pipelines.Contains(pipeline);
+    /// <summary>Whether the pipeline lies inside the person's tenants (always, without a tenant boundary).</summary>
+    public bool InTenantScope(string pipeline) => TenantPipelines is null || TenantPipelines.Contains(pipeline);
+
+    /// <summary>Within the person's tenants and in their <c>pipelines</c> list.</summary>
+    public bool MayActOn(string pipeline) => InTenantScope(pipeline) && (Pipelines.Contains("*") || Pipelines.Contains(pipeline));
+
+    /// <summary>The pipelines the person may act on, as far as they can be named: their tenants' pipelines intersected with their list.</summary>
+    public IReadOnlyList<string> EffectivePipelines =>
+        TenantPipelines is null ? Pipelines
+        : Pipelines.Contains("*") ? TenantPipelines.Order(StringComparer.Ordinal).ToList()
+        : Pipelines.Where(TenantPipelines.Contains).ToList();
 
     public string RolesText => string.Join(", ", Roles.Order().Select(r => r.ToString().ToLowerInvariant()));
 }

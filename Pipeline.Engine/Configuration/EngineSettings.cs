@@ -199,7 +199,7 @@ public static class EngineSettingsLoader
         {
             peopleFile = ResolveFile(ppl, "file", baseDir, required: true);
             ppl.Done();
-            if (peopleFile is not null && File.Exists(peopleFile)) people = Approvals.PeopleDirectory.Load(peopleFile, errors);
+            if (peopleFile is not null && File.Exists(peopleFile)) people = Approvals.PeopleDirectory.Load(peopleFile, errors, tenants);
         }
 
         var notifications = Notifications.NotificationSettings.Parse(root, baseDir);

@@ -202,7 +202,7 @@ public sealed class ConfigWatcher : IDisposable
         if (settings.PeopleFile is { } peopleFile)
         {
             var found = new ConfigErrors();
-            people = PeopleDirectory.Load(peopleFile, found) ?? PeopleDirectory.Empty;
+            people = PeopleDirectory.Load(peopleFile, found, settings.Tenants) ?? PeopleDirectory.Empty;
             errors.AddRange(found.All.Select(x => x.ToString()));
         }
 

@@ -14,7 +14,7 @@ public sealed partial class LifecycleService
     /// <exception cref="LifecycleException">LC-STAGE-SKIPPED, LC-UNKNOWN-STAGE, LC-REQUEST-OPEN, LC-DELIVERY-*, LC-WRONG-ROLE, LC-PIPELINE-NOT-ALLOWED, LC-CHAIN-BROKEN.</exception>
     public async Task<PromotionRequest> RequestPromotionAsync(Actor actor, Guid deliveryId, string toStage, CancellationToken ct)
     {
-        var loaded = await LoadAsync(deliveryId, ct).ConfigureAwait(false);
+        var loaded = await LoadAsync(actor, deliveryId, ct).ConfigureAwait(false);
         Require(actor, loaded.Pipeline, "requesting a promotion", Role.Systempfleger, Role.Verfahrensverantwortlich, Role.Betrieb);
         var plan = PlanFor(loaded.Pipeline);
         var to = plan.Find(toStage) ?? throw UnknownStage(toStage, plan);
@@ -74,7 +74,7 @@ public sealed partial class LifecycleService
     /// </summary>
     public async Task<ApprovalStatement> ApprovalStatementAsync(Actor actor, ApprovalInput input, ApprovalDecision decision, CancellationToken ct)
     {
-        var d = await LoadAsync(input.DeliveryId, ct).ConfigureAwait(false);
+        var d = await LoadAsync(actor, input.DeliveryId, ct).ConfigureAwait(false);
         var (_, request, approver, digests) = await PrepareAsync(actor, input, d, ct).ConfigureAwait(false);
         return StatementFor(d, request, approver, actor, decision, digests, input.Comment, ApprovalStatement.ToSeconds(_time.GetUtcNow()));
     }
@@ -83,7 +83,7 @@ public sealed partial class LifecycleService
     {
         if (decision == ApprovalDecision.Reject && string.IsNullOrWhiteSpace(input.Comment))
             throw new LifecycleException(LifecycleErrors.CommentRequired, "a refusal needs a comment saying why (--comment)");
-        await LoadAsync(input.DeliveryId, ct).ConfigureAwait(false);
+        await LoadAsync(actor, input.DeliveryId, ct).ConfigureAwait(false);
         ApprovalRecord record;
         RuleEvaluation eval;
         DeliveryLifecycle after;
@@ -190,7 +190,12 @@ public sealed partial class LifecycleService
 
         Person? onBehalf = null;
         if (input.OnBehalfOf is { Length: > 0 } name)
-            onBehalf = People.Find(name) ?? throw new LifecycleException(LifecycleErrors.UnknownPerson, $"'{name}' is not in the people file; a Freigabe can only be entered for a listed person");
+        {
+            // A person of another tenant is not named to the actor: answered as for an unlisted name.
+            onBehalf = People.Find(name) is { } found && found.InTenantScope(d.Pipeline) ? found
+                : throw new LifecycleException(LifecycleErrors.UnknownPerson, $"'{name}' is not in the people file; a Freigabe can only be entered for a listed person");
+        }
+
         var approver = ApprovalRules.CheckApprover(stage.Approval, actor, onBehalf, request, d.Pipeline);
 
         var digests = d.Digests;

@@ -19,7 +19,7 @@ public sealed partial class LifecycleService
         if (report.Status != DeliveryStatus.Accepted) return null;
         try
         {
-            var d = await LoadAsync(report.DeliveryId, ct).ConfigureAwait(false);
+            var d = await LoadAsync(Actor.Engine, report.DeliveryId, ct).ConfigureAwait(false);
             foreach (var older in await _store.ListAsync(definition.Name, ct).ConfigureAwait(false))
             {
                 if (older.DeliveryId == d.DeliveryId || older.IsClosed || VersionOrder.Compare(older.Tag, d.Tag) >= 0) continue;

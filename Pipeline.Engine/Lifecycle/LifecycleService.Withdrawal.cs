@@ -18,7 +18,7 @@ public sealed partial class LifecycleService
     /// <exception cref="LifecycleException">LC-COMMENT-REQUIRED, LC-DELIVERY-WITHDRAWN, LC-WRONG-ROLE, LC-PIPELINE-NOT-ALLOWED, LC-WITHDRAW-REGISTRY (transient: nothing recorded, run again).</exception>
     public async Task<DeliveryLifecycle> WithdrawAsync(Actor actor, Guid deliveryId, string reason, CancellationToken ct)
     {
-        var loaded = await LoadAsync(deliveryId, ct).ConfigureAwait(false);
+        var loaded = await LoadAsync(actor, deliveryId, ct).ConfigureAwait(false);
         Require(actor, loaded.Pipeline, "a Rücknahme", Role.Systempfleger, Role.Verfahrensverantwortlich, Role.Sicherheitsteam);
         if (string.IsNullOrWhiteSpace(reason)) throw new LifecycleException(LifecycleErrors.CommentRequired, "a Rücknahme needs a reason (--reason)");
         var plan = PlanFor(loaded.Pipeline);

@@ -77,7 +77,8 @@ public sealed partial class LifecycleService
     /// </summary>
     public async Task<Board> GetBoardAsync(Actor actor, string? pipeline, CancellationToken ct)
     {
-        if (pipeline is not null) See(actor, pipeline);
+        // A pipeline outside the person's tenants is answered like an unknown one: an empty board.
+        if (pipeline is not null && InTenants(actor, pipeline)) See(actor, pipeline);
         var all = await _store.ListAsync(pipeline, ct).ConfigureAwait(false);
         var requests = (await _store.RequestsAsync(null, activeOnly: true, ct).ConfigureAwait(false)).ToDictionary(r => r.DeliveryId);
         var names = _pipelines.Select(p => p.Name).Concat(all.Select(a => a.Pipeline)).Distinct().Where(n => pipeline is null || n == pipeline).Where(n => MaySee(actor, n)).Order(StringComparer.Ordinal);
@@ -99,7 +100,7 @@ public sealed partial class LifecycleService
     /// <exception cref="LifecycleException">LC-UNKNOWN-DELIVERY, LC-PIPELINE-NOT-ALLOWED.</exception>
     public async Task<DeliveryLifecycle> GetAsync(Actor actor, Guid deliveryId, CancellationToken ct)
     {
-        var d = await LoadAsync(deliveryId, ct).ConfigureAwait(false);
+        var d = await LoadAsync(actor, deliveryId, ct).ConfigureAwait(false);
         See(actor, d.Pipeline);
         return d;
     }
@@ -107,8 +108,8 @@ public sealed partial class LifecycleService
     /// <summary>Every recorded step of a delivery, intake stages first, from the ledger.</summary>
     public async Task<IReadOnlyList<HistoryEvent>> GetHistoryAsync(Actor actor, Guid deliveryId, CancellationToken ct)
     {
-        var row = await _ledger.GetDeliveryAsync(deliveryId, ct).ConfigureAwait(false)
-                  ?? throw new LifecycleException(LifecycleErrors.UnknownDelivery, $"no delivery {deliveryId}");
+        var row = await _ledger.GetDeliveryAsync(deliveryId, ct).ConfigureAwait(false) ?? throw NoDelivery(deliveryId);
+        if (!InTenants(actor, row.Pipeline)) throw NoDelivery(deliveryId);
         See(actor, row.Pipeline);
         return (await _ledger.ReadAsync(deliveryId, ct).ConfigureAwait(false))
             .Select(e => new HistoryEvent(e.RecordedAt, e.Record.Stage, e.Record.Verdict == Verdict.Passed ? "passed" : "failed",
@@ -169,11 +170,17 @@ public sealed partial class LifecycleService
         };
     }
 
-    private async Task<DeliveryLifecycle> LoadAsync(Guid deliveryId, CancellationToken ct)
+    /// <summary>
+    /// The delivery's lifecycle as <paramref name="actor"/> may know it: a delivery outside the
+    /// actor's tenants is refused exactly like an unknown id (same code, same message), before
+    /// anything else about it is looked at or said.
+    /// </summary>
+    private async Task<DeliveryLifecycle> LoadAsync(Actor actor, Guid deliveryId, CancellationToken ct)
     {
-        if (await _store.GetAsync(deliveryId, ct).ConfigureAwait(false) is { } d) return d;
-        var row = await _ledger.GetDeliveryAsync(deliveryId, ct).ConfigureAwait(false)
-                  ?? throw new LifecycleException(LifecycleErrors.UnknownDelivery, $"no delivery {deliveryId}; 'pipeline status' lists the deliveries");
+        if (await _store.GetAsync(deliveryId, ct).ConfigureAwait(false) is { } d)
+            return InTenants(actor, d.Pipeline) ? d : throw NoDelivery(deliveryId);
+        var row = await _ledger.GetDeliveryAsync(deliveryId, ct).ConfigureAwait(false) ?? throw NoDelivery(deliveryId);
+        if (!InTenants(actor, row.Pipeline)) throw NoDelivery(deliveryId);
         if (row.Status != DeliveryStatus.Accepted)
             throw new LifecycleException(LifecycleErrors.NotAccepted, $"delivery {deliveryId} ({row.Pipeline} {row.Tag}) was not accepted by the intake ({row.Status.ToString().ToLowerInvariant()}{(row.ReasonCode is null ? "" : ": " + row.ReasonCode)}); only accepted deliveries have a lifecycle");
         return await TrackAsync(row, ct).ConfigureAwait(false);
@@ -197,8 +204,16 @@ public sealed partial class LifecycleService
         return (await _store.GetAsync(row.Id, ct).ConfigureAwait(false))!;
     }
 
+    /// <summary>The answer to an unknown delivery id, and to one outside the actor's tenants (no existence oracle).</summary>
+    internal static LifecycleException NoDelivery(Guid deliveryId) =>
+        new(LifecycleErrors.UnknownDelivery, $"no delivery {deliveryId}; 'pipeline status' lists the deliveries");
+
+    /// <summary>Inside the actor's tenants (the engine, and everyone without tenants: always).</summary>
+    private static bool InTenants(Actor actor, string pipeline) => actor.Person is not { } p || p.InTenantScope(pipeline);
+
+    /// <summary>Auditors and the security team see every pipeline of their tenants; others the pipelines they may act on.</summary>
     private static bool MaySee(Actor actor, string pipeline) =>
-        actor.Person is not { } p || p.MayActOn(pipeline) || p.Has(Role.Auditor) || p.Has(Role.Sicherheitsteam);
+        actor.Person is not { } p || (p.InTenantScope(pipeline) && (p.MayActOn(pipeline) || p.Has(Role.Auditor) || p.Has(Role.Sicherheitsteam)));
 
     private static void See(Actor actor, string pipeline)
     {

@@ -162,7 +162,7 @@
     sessionStorage.setItem(KEY, token);
     try {
       const me = await api("GET", "/me");
-      $("me").textContent = me.name + " · " + me.roles.join(", ");
+      $("me").textContent = me.name + " · " + me.roles.join(", ") + (me.tenants.length ? " · " + me.tenants.join(", ") : "");
     } catch (e) {
       document.body.dataset.rendered = "error";
       $("pending-section").hidden = true;

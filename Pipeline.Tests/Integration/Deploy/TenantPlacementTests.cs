@@ -51,6 +51,7 @@ public class TenantPlacementTests : DeliveryFixture
         var sc = new LifecycleScenario(Harness, Stages(env));
         var s = sc.S;
         File.AppendAllText(s.ConfigPath, $"\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [{s.Name}]\n");
+        sc.PeopleIn("land-a");
         File.AppendAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), "\nschutzbedarf: sehr-hoch\n");
         StageDeploymentTests.WriteDeliveryWithDeployment(s);
         s.Publish("v1.0.0");
@@ -97,6 +98,7 @@ public class TenantPlacementTests : DeliveryFixture
         var sc = new LifecycleScenario(Harness, Stages(env, sharedUpToHoch));
         var s = sc.S;
         File.AppendAllText(s.ConfigPath, $"\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [{s.Name}]\n");
+        sc.PeopleIn("land-a");
         File.AppendAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), "\nschutzbedarf: hoch\n");
         StageDeploymentTests.WriteDeliveryWithDeployment(s);
         s.Publish("v1.0.0");
@@ -132,6 +134,7 @@ public class TenantPlacementTests : DeliveryFixture
         var sc = new LifecycleScenario(Harness);
         var s = sc.S;
         File.AppendAllText(s.ConfigPath, "\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [geister-verfahren]\n");
+        sc.PeopleIn("land-a");
         var e = await Assert.ThrowsAsync<Pipeline.Engine.Configuration.ConfigurationException>(() => PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default));
         var text = e!.Errors.Select(x => x.ToString()).ToList();
         Assert.That(text, Has.One.StartsWith(s.ConfigPath + ":").And.Contains("names the pipeline 'geister-verfahren', which is not configured"));

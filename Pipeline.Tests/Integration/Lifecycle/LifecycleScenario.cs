@@ -60,6 +60,13 @@ internal sealed class LifecycleScenario
         S.WriteDefinition();
     }
 
+    /// <summary>Puts every person of the people file into tenant <paramref name="tenant"/> (required once engine.yaml configures tenants).</summary>
+    public void PeopleIn(string tenant)
+    {
+        var file = Path.Combine(S.Root, "people.yaml");
+        File.WriteAllText(file, File.ReadAllText(file).Replace("\n    roles:", $"\n    tenants: [{tenant}]\n    roles:", StringComparison.Ordinal));
+    }
+
     public Scenario S { get; }
     public SshKey AnnaKey { get; }
     public SshKey MalloryKey { get; }

@@ -24,6 +24,7 @@ public class SchutzbedarfFreigabeTests : DeliveryFixture
         var sc = new LifecycleScenario(Harness);
         var s = sc.S;
         File.AppendAllText(s.ConfigPath, $"\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [{s.Name}]\n");
+        sc.PeopleIn("land-a");
         File.AppendAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), "\nschutzbedarf: sehr-hoch\n");
         s.WriteGoodDelivery();
         s.Publish("v1.0.0");
@@ -69,6 +70,7 @@ public class SchutzbedarfFreigabeTests : DeliveryFixture
     {
         var sc = new LifecycleScenario(Harness);
         var s = sc.S;
+        sc.PeopleIn("land-a");
         var config = File.ReadAllText(s.ConfigPath) + "\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [geister-verfahren]\n";
         File.WriteAllText(s.ConfigPath, config + """
             approvalFloors:
