@@ -76,10 +76,11 @@ public sealed class AuditApiServer : IAsyncDisposable
     /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE.</exception>
     internal static AuditApiTokens LoadTokens(PipelineEngine engine) => LoadTokens(engine.Settings);
 
-    /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE.</exception>
+    /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE, API-TOKEN-SCOPE, API-TOKEN-TENANT-UNKNOWN.</exception>
     internal static AuditApiTokens LoadTokens(EngineSettings settings) =>
         AuditApiTokens.Load(settings.Audit.ApiTokensFile
-                            ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token"));
+                            ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token"),
+            settings.Tenants);
 
     /// <summary>The API's own small read-only pool: requests to it never take the connections the engine needs, and never write.</summary>
     internal static NpgsqlDataSource CreateDataSource(PipelineEngine engine, ApiLimits limits) => CreateDataSource(engine.Settings, limits);
