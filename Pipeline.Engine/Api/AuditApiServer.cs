@@ -92,6 +92,11 @@ public sealed class AuditApiServer : IAsyncDisposable
             b.ApplicationName = ApplicationName;
         });
 
+    /// <summary>The route patterns the server maps (tests prove each one is scoped by tenant).</summary>
+    internal IReadOnlyList<string> Routes =>
+        ((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)_app).DataSources.SelectMany(d => d.Endpoints)
+        .OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>().Select(e => e.RoutePattern.RawText ?? "").Distinct().ToList();
+
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
 
     public async ValueTask DisposeAsync()
