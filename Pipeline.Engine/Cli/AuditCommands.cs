@@ -110,7 +110,7 @@ public static class AuditCommands
             await File.WriteAllBytesAsync(p.GetValue(output)!, bundle.ToJsonBytes(), ct).ConfigureAwait(false);
             stdout.WriteLine($"bundle written: {p.GetValue(output)} ({bundle.Entries.Count} entries, subject {bundle.Subject}, {scope})");
             return PipelineCli.Ok;
-        }, NoKeys));
+        }, e => e is PipelineException { Code: "AUDIT-NOT-FOUND" or AuditService.ScopeUnverifiable } ? PipelineCli.Rejected : NoKeys(e)));
         audit.Subcommands.Add(export);
 
         // verify-bundle (no database, no configuration)
