@@ -118,6 +118,34 @@ public partial class TenantAuditTests
         Assert.That(ScopingCases.Keys, Does.Contain("/api/export/{**image}"));
     }
 
+    [Test]
+    public void A_reload_validates_token_scopes_against_the_tenants_and_takes_a_changed_scope()
+    {
+        var file = _t.Engine.Settings.Audit.ApiTokensFile!;
+        var original = File.ReadAllText(file);
+        try
+        {
+            // A line without a scope while tenants are configured: the reload is refused naming the line.
+            File.AppendAllText(file, new string('a', 64) + " forgot-the-scope\n");
+            var (snapshot, errors) = Pipeline.Engine.Hosting.ConfigWatcher.Validate(_t.Engine.Settings);
+            Assert.That(snapshot, Is.Null);
+            Assert.That(errors.Single(), Does.StartWith($"API-TOKEN-SCOPE: {file} line 5: the token has no scope"));
+
+            // The land-a auditor moved to land-b: the running token set takes the new scope.
+            File.WriteAllText(file, original.Replace($"tenants={TenantA}", $"tenants={TenantB}", StringComparison.Ordinal));
+            (snapshot, errors) = Pipeline.Engine.Hosting.ConfigWatcher.Validate(_t.Engine.Settings);
+            Assert.That(errors, Is.Empty);
+            var live = Pipeline.Engine.Api.AuditApiTokens.Parse(original, file, _t.Engine.Settings.Tenants);
+            Assert.That(live.Find(_t.TokenA)!.Scope.Tenants, Is.EqualTo(new[] { TenantA }));
+            live.Replace(snapshot!.AuditTokens!);
+            Assert.That(live.Find(_t.TokenA)!.Scope.Tenants, Is.EqualTo(new[] { TenantB }));
+        }
+        finally
+        {
+            File.WriteAllText(file, original);
+        }
+    }
+
     [TestCase("audit", "trace", "v1.0.0")]
     [TestCase("audit", "export", "sha256:0000000000000000000000000000000000000000000000000000000000000000", "-o", "x.json")]
     [TestCase("audit", "query")]
