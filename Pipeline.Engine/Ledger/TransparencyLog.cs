@@ -37,7 +37,10 @@ internal sealed record NewLeaf(byte[] Envelope, Guid? DeliveryId, string Pipelin
 /// <summary>A stored checkpoint row (not yet verified).</summary>
 public sealed record CheckpointRow(long TreeSize, byte[] RootHash, string Note, string KeyId, DateTimeOffset CreatedAt);
 
-/// <summary>Filters for <see cref="TransparencyLog.QueryAsync"/>; null means any.</summary>
+/// <summary>
+/// Filters for <see cref="TransparencyLog.QueryAsync"/>; null means any. <see cref="Pipelines"/>:
+/// only leaves whose pipeline column is one of these (a tenant's scope; the caller re-checks the signed value).
+/// </summary>
 public sealed record LeafQuery(
     string? Pipeline = null,
     string? Supplier = null,
