@@ -15,13 +15,16 @@ namespace Pipeline.Engine.Api;
 /// <summary>
 /// The auditors' read-only HTTP API and web page (<c>pipeline audit serve</c>): GET-only JSON
 /// endpoints over <see cref="AuditService"/> (trace, verify, query, checkpoint, export), behind
-/// bearer/basic tokens whose SHA-256 hashes are listed in <c>audit.apiTokensFile</c>. Loopback only
+/// bearer/basic tokens whose SHA-256 hashes are listed in <c>audit.apiTokensFile</c>. Each token's
+/// scope (<see cref="AuditScope"/>) filters every answer: another tenant's delivery is "not found",
+/// queries and exports hold only the auditor's tenants; checkpoints and verify stay global. Loopback only
 /// unless the operator explicitly allows a remote bind. Tokens are never logged.
 /// </summary>
 public static class AuditApiHost
 {
     public const string DefaultUrl = "http://127.0.0.1:8099";
     private const int MaxQueryLimit = 1000;
+    private const string ScopeItem = "pipeline.audit.scope";
 
     internal static readonly JsonSerializerOptions Json = new()
     {
@@ -114,7 +117,9 @@ public static class AuditApiHost
 
                 if (ctx.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
                 {
-                    auditor = tokens.Match(AuditApiTokens.FromAuthorizationHeader(ctx.Request.Headers.Authorization));
+                    var found = tokens.Find(AuditApiTokens.FromAuthorizationHeader(ctx.Request.Headers.Authorization));
+                    auditor = found?.Label;
+                    if (found is not null) ctx.Items[ScopeItem] = found.Scope;
                     if (auditor is null)
                     {
                         ctx.Response.Headers.WWWAuthenticate = "Bearer realm=\"pipeline-audit\"";
@@ -174,7 +179,7 @@ public static class AuditApiHost
         app.MapGet("/api/trace/{**what}", (string what, HttpContext ctx) => Guarded(ctx, log, async ct =>
         {
             var q = Uri.UnescapeDataString(what);
-            var result = await audit.TraceAsync(q, ct).ConfigureAwait(false);
+            var result = await audit.TraceAsync(q, Scope(ctx), ct).ConfigureAwait(false);
             if (result.Deliveries.Count == 0) throw new PipelineException("AUDIT-NOT-FOUND", $"nothing in the log matches '{q}'");
             return result;
         }));
@@ -193,16 +198,16 @@ public static class AuditApiHost
                 }
             }
 
-            return await audit.VerifyLogAsync(string.IsNullOrEmpty(since) ? null : since, ct).ConfigureAwait(false);
+            return await audit.VerifyLogAsync(string.IsNullOrEmpty(since) ? null : since, Scope(ctx), ct).ConfigureAwait(false);
         }));
         app.MapGet("/api/query", (HttpContext ctx) => Guarded(ctx, log, async ct =>
-            await audit.QueryAsync(ParseQuery(ctx.Request.Query), ct).ConfigureAwait(false)));
+            await audit.QueryAsync(ParseQuery(ctx.Request.Query), Scope(ctx), ct).ConfigureAwait(false)));
         app.MapGet("/api/checkpoint", (HttpContext ctx) => Guarded(ctx, log, async ct => await audit.LatestCheckpointAsync(ct).ConfigureAwait(false)));
         app.MapGet("/api/export/{**image}", async (string image, HttpContext ctx) =>
         {
             try
             {
-                var bundle = await audit.ExportAsync(Uri.UnescapeDataString(image), ctx.RequestAborted).ConfigureAwait(false);
+                var bundle = await audit.ExportAsync(Uri.UnescapeDataString(image), Scope(ctx), ctx.RequestAborted).ConfigureAwait(false);
                 ctx.Response.ContentType = "application/json";
                 ctx.Response.Headers.ContentDisposition = $"attachment; filename=\"audit-{bundle.Subject.Replace(':', '-')}.json\"";
                 await ctx.Response.Body.WriteAsync(bundle.ToJsonBytes(), ctx.RequestAborted).ConfigureAwait(false);
@@ -255,9 +260,14 @@ public static class AuditApiHost
             Digest: S(q, "digest"), From: Time("from"), Until: Time("to"), Limit: limit);
     }
 
+    /// <summary>The signed-in auditor's tenants (set by the token check; fail closed when missing).</summary>
+    private static AuditScope Scope(HttpContext ctx) =>
+        ctx.Items[ScopeItem] as AuditScope ?? throw new InvalidOperationException("no auditor scope on an /api request");
+
     internal static int StatusFor(string code) => code switch
     {
         "AUDIT-NOT-FOUND" or "LOG-NO-CHECKPOINT" => 404,
+        AuditService.ScopeUnverifiable => 409,
         "API-BAD-QUERY" => 400,
         _ when code.StartsWith("LOG-", StringComparison.Ordinal) => 409,
         _ => 500,

@@ -76,10 +76,11 @@ public sealed class AuditApiServer : IAsyncDisposable
     /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE.</exception>
     internal static AuditApiTokens LoadTokens(PipelineEngine engine) => LoadTokens(engine.Settings);
 
-    /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE.</exception>
+    /// <exception cref="PipelineException">API-NO-TOKENS, API-TOKENS-FILE, API-TOKEN-SCOPE, API-TOKEN-TENANT-UNKNOWN.</exception>
     internal static AuditApiTokens LoadTokens(EngineSettings settings) =>
         AuditApiTokens.Load(settings.Audit.ApiTokensFile
-                            ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token"));
+                            ?? throw new PipelineException("API-NO-TOKENS", "no auditor tokens configured: add 'audit: { apiTokensFile: FILE }' to engine.yaml, FILE listing the SHA-256 of each auditor token"),
+            settings.Tenants);
 
     /// <summary>The API's own small read-only pool: requests to it never take the connections the engine needs, and never write.</summary>
     internal static NpgsqlDataSource CreateDataSource(PipelineEngine engine, ApiLimits limits) => CreateDataSource(engine.Settings, limits);
@@ -90,6 +91,11 @@ public sealed class AuditApiServer : IAsyncDisposable
             b.MaxPoolSize = limits.MaxPoolSize;
             b.ApplicationName = ApplicationName;
         });
+
+    /// <summary>The route patterns the server maps (tests prove each one is scoped by tenant).</summary>
+    internal IReadOnlyList<string> Routes =>
+        ((Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)_app).DataSources.SelectMany(d => d.Endpoints)
+        .OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>().Select(e => e.RoutePattern.RawText ?? "").Distinct().ToList();
 
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
 

@@ -10,7 +10,7 @@ namespace Pipeline.Engine.Audit;
 /// (the CLI prints them; an HTTP API can serve them). Every answer is checked against the
 /// signed envelopes, the Merkle tree and the signed checkpoints, never taken from index columns.
 /// </summary>
-public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin)
+public sealed partial class AuditService(LedgerStore ledger, KeyRing keys, string origin)
 {
     private const int Page = 10_000;
     private const int MaxProblems = 100;
@@ -30,115 +30,23 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
     }
 
     /// <summary>Entries matching <paramref name="query"/>, decoded and signature-checked (entries whose envelope does not verify are left out and reported by <c>audit verify</c>).</summary>
-    public async Task<IReadOnlyList<AuditRecord>> QueryAsync(LeafQuery query, CancellationToken ct)
+    public Task<IReadOnlyList<AuditRecord>> QueryAsync(LeafQuery query, CancellationToken ct) => QueryAsync(query, AuditScope.Everything, ct);
+
+    /// <summary>As above, only entries whose signed statement names a pipeline of <paramref name="scope"/> (the lookup column pre-filters, the signed value decides).</summary>
+    public async Task<IReadOnlyList<AuditRecord>> QueryAsync(LeafQuery query, AuditScope scope, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(scope);
+        if (scope.Pipelines is { } inScope)
+            query = query with { Pipelines = query.Pipelines is null ? inScope : query.Pipelines.Intersect(inScope, StringComparer.Ordinal).ToList() };
         var list = new List<AuditRecord>();
         foreach (var leaf in await ledger.Log.QueryAsync(query, ct).ConfigureAwait(false))
         {
             // The filters ran on lookup columns; an entry is listed only if its signed values match them too.
-            if (TryOpen(leaf, out var statement, out var key, out _) && AuditRecord.From(leaf, statement!, key!.KeyId) is var r && Matches(r, statement!, query)) list.Add(r);
+            if (TryOpen(leaf, out var statement, out var key, out _) && AuditRecord.From(leaf, statement!, key!.KeyId) is var r && Matches(r, statement!, query)
+                && scope.Covers(r.Pipeline)) list.Add(r);
         }
 
         return list;
-    }
-
-    /// <summary>
-    /// Traces deliveries by image digest (<c>sha256:…</c> or a reference ending in it), delivery id
-    /// or tag name: every stage's statement, its signature, its inclusion in the latest checkpoint,
-    /// and whether each material links to a subject of an earlier stage.
-    /// </summary>
-    public async Task<TraceResult> TraceAsync(string query, CancellationToken ct)
-    {
-        var ids = new List<Guid>();
-        var q = query.Trim();
-        var at = q.LastIndexOf('@');
-        if (at >= 0) q = q[(at + 1)..];
-        if (Guid.TryParse(q, out var id)) ids.Add(id);
-        else if (q.StartsWith("sha256:", StringComparison.Ordinal) || (q.Length == 64 && q.All(Uri.IsHexDigit)))
-        {
-            var digest = q.StartsWith("sha256:", StringComparison.Ordinal) ? q : "sha256:" + q;
-            foreach (var leaf in await ledger.Log.QueryAsync(new LeafQuery(Digest: digest.ToLowerInvariant()), ct).ConfigureAwait(false))
-            {
-                if (leaf.DeliveryId is { } d && !ids.Contains(d)) ids.Add(d);
-            }
-        }
-        else
-        {
-            // By tag: from the log's signed statements (the tag column is checked by audit verify), not the mutable deliveries table.
-            foreach (var leaf in await ledger.Log.QueryAsync(new LeafQuery(Tag: q, Limit: 100_000), ct).ConfigureAwait(false))
-            {
-                if (TryOpen(leaf, out var st, out _, out _) && StatementFacts.Of(st!).Tag == q && Guid.TryParse(StatementFacts.Of(st!).DeliveryId, out var d) && !ids.Contains(d)) ids.Add(d);
-            }
-        }
-
-        SignedCheckpoint? checkpoint = null;
-        AuditProblem? checkpointProblem = null;
-        try
-        {
-            checkpoint = await LatestCheckpointAsync(ct).ConfigureAwait(false);
-        }
-        catch (PipelineException e)
-        {
-            checkpointProblem = new AuditProblem(e.Code, e.Message);
-        }
-
-        var traces = new List<DeliveryTrace>();
-        foreach (var deliveryId in ids)
-        {
-            var leaves = await ledger.Log.QueryAsync(new LeafQuery(DeliveryId: deliveryId, Limit: 10_000), ct).ConfigureAwait(false);
-            var steps = new List<TraceStep>();
-            var earlierSubjects = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var leaf in leaves)
-            {
-                var problems = new List<AuditProblem>();
-                var signatureOk = TryOpen(leaf, out var statement, out var key, out var openProblem);
-                if (!signatureOk)
-                {
-                    problems.Add(openProblem!);
-                    steps.Add(new TraceStep(new AuditRecord(leaf.Index, leaf.DeliveryId?.ToString("D"), leaf.Pipeline, leaf.Supplier, null, leaf.Stage, leaf.Verdict,
-                        null, null, null, null, leaf.PredicateType, leaf.KeyId, [], [], null), false, false, [], problems));
-                    continue;
-                }
-
-                var included = false;
-                if (checkpointProblem is not null) problems.Add(checkpointProblem);
-                else if (leaf.Index >= checkpoint!.TreeSize)
-                    problems.Add(new AuditProblem("LOG-NOT-CHECKPOINTED", $"entry {leaf.Index} is newer than the latest checkpoint (size {checkpoint.TreeSize}); run 'pipeline audit checkpoint'", leaf.Index));
-                else
-                {
-                    try
-                    {
-                        var proof = await ledger.Log.InclusionProofAsync(leaf.Index, checkpoint.TreeSize, ct).ConfigureAwait(false);
-                        included = MerkleProofs.VerifyInclusion(leaf.Index, checkpoint.TreeSize, Merkle.LeafHash(leaf.Envelope), proof, checkpoint.RootHash);
-                    }
-                    catch (PipelineException e)
-                    {
-                        problems.Add(new AuditProblem(e.Code, e.Message, leaf.Index));
-                    }
-
-                    if (!included && problems.Count == 0)
-                        problems.Add(new AuditProblem("LOG-INCLUSION", $"entry {leaf.Index} is not included in the signed checkpoint at size {checkpoint.TreeSize}: the log was changed after it was checkpointed", leaf.Index));
-                }
-
-                var unlinked = statement!.Materials
-                    .Where(m => m.Uri?.StartsWith("oci://", StringComparison.Ordinal) != true)
-                    .SelectMany(m => m.DigestStrings)
-                    .Where(d => !earlierSubjects.Contains(d))
-                    .ToList();
-                if (unlinked.Count > 0)
-                    problems.Add(new AuditProblem("TRACE-UNLINKED", $"entry {leaf.Index} ({leaf.Stage}) consumed {string.Join(", ", unlinked)} which no earlier stage of this delivery produced", leaf.Index));
-                // A Freigabe's embedded human signature must verify too (Audit/FreigabeEvidence.cs).
-                if (FreigabeEvidence.Check(statement) is { Problem: { } freigabeProblem })
-                    problems.Add(new AuditProblem(freigabeProblem[..freigabeProblem.IndexOf(':')], $"entry {leaf.Index} ({leaf.Stage}): {freigabeProblem[(freigabeProblem.IndexOf(':') + 2)..]}", leaf.Index));
-                foreach (var s in statement.Subjects.SelectMany(x => x.DigestStrings)) earlierSubjects.Add(s);
-                steps.Add(new TraceStep(AuditRecord.From(leaf, statement, key!.KeyId), true, included, unlinked, problems));
-            }
-
-            var first = steps.FirstOrDefault()?.Record;
-            traces.Add(new DeliveryTrace(deliveryId.ToString("D"), first?.Pipeline, first?.Supplier, first?.Tag, steps));
-        }
-
-        return new TraceResult(query, checkpoint, traces);
     }
 
     /// <summary>
@@ -148,7 +56,27 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
     /// log is consistent with an auditor's earlier checkpoint. Problems are in the order found:
     /// entries first (in log order), then tree nodes, checkpoints and ledger links.
     /// </summary>
-    public async Task<LogVerification> VerifyLogAsync(string? sinceCheckpointNote, CancellationToken ct)
+    public Task<LogVerification> VerifyLogAsync(string? sinceCheckpointNote, CancellationToken ct) => VerifyLogAsync(sinceCheckpointNote, AuditScope.Everything, ct);
+
+    /// <summary>
+    /// As above: the whole log is checked whatever the scope (its sizes, root, counts and problem
+    /// codes with log indexes reveal no tenant's content). For a scoped auditor each problem's
+    /// message, which may name deliveries or stages of any tenant, is replaced by a neutral one.
+    /// </summary>
+    public async Task<LogVerification> VerifyLogAsync(string? sinceCheckpointNote, AuditScope scope, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        var result = await VerifyWholeLogAsync(sinceCheckpointNote, ct).ConfigureAwait(false);
+        return scope.All ? result : result with
+        {
+            Problems = result.Problems.Select(p => p with
+            {
+                Message = (p.LogIndex is { } i ? $"log entry {i}" : "the log") + ": details are shown only to all-tenant auditors (pipeline audit verify)",
+            }).ToList(),
+        };
+    }
+
+    private async Task<LogVerification> VerifyWholeLogAsync(string? sinceCheckpointNote, CancellationToken ct)
     {
         var problems = new List<AuditProblem>();
         void Add(AuditProblem p)
@@ -304,39 +232,6 @@ public sealed class AuditService(LedgerStore ledger, KeyRing keys, string origin
         foreach (var p in guards.Problems) Add(p);
 
         return new LogVerification(size, Convert.ToHexStringLower(root), size, nodesChecked, checkpoints.Count, entries.Count, since, problems) { Guards = guards };
-    }
-
-    /// <summary>
-    /// A self-contained bundle for everything recorded about an image digest: every entry of the
-    /// deliveries that produced it, with inclusion proofs against the latest checkpoint (signed
-    /// first when this service may sign and the latest one does not cover the entries), and the public keys.
-    /// </summary>
-    /// <exception cref="PipelineException">AUDIT-NOT-FOUND when nothing in the log names the digest.</exception>
-    public async Task<AuditBundle> ExportAsync(string imageDigest, CancellationToken ct)
-    {
-        var trace = await TraceAsync(imageDigest, ct).ConfigureAwait(false);
-        var leaves = new List<LogLeaf>();
-        foreach (var d in trace.Deliveries)
-            leaves.AddRange(await ledger.Log.QueryAsync(new LeafQuery(DeliveryId: Guid.Parse(d.DeliveryId), Limit: 10_000), ct).ConfigureAwait(false));
-        if (leaves.Count == 0) throw new PipelineException("AUDIT-NOT-FOUND", $"no log entry names '{imageDigest}'");
-
-        var checkpointRow = await ledger.Log.LatestCheckpointAsync(ct).ConfigureAwait(false);
-        if ((checkpointRow is null || checkpointRow.TreeSize <= leaves.Max(l => l.Index)) && ledger.Signing is not null)
-            checkpointRow = await ledger.CheckpointAsync(ct).ConfigureAwait(false);
-        var checkpoint = await LatestCheckpointAsync(ct).ConfigureAwait(false);
-        var entries = new List<AuditBundleEntry>();
-        foreach (var leaf in leaves.OrderBy(l => l.Index))
-        {
-            if (leaf.Index >= checkpoint.TreeSize)
-                throw new PipelineException("LOG-NOT-CHECKPOINTED", $"entry {leaf.Index} is newer than the latest checkpoint; run 'pipeline audit checkpoint' first");
-            var proof = await ledger.Log.InclusionProofAsync(leaf.Index, checkpoint.TreeSize, ct).ConfigureAwait(false);
-            entries.Add(new AuditBundleEntry(leaf.Index, leaf.Envelope, proof));
-        }
-
-        var keyIds = leaves.Select(l => l.KeyId).Append(checkpoint.KeyId).Distinct().ToList();
-        var publicKeys = keyIds.Select(k => keys.Find(k)).OfType<VerificationKey>().ToList();
-        var digest = imageDigest[(imageDigest.LastIndexOf('@') + 1)..];
-        return new AuditBundle(digest.StartsWith("sha256:", StringComparison.Ordinal) ? digest : "sha256:" + digest, checkpoint.Note, publicKeys, entries);
     }
 
     /// <summary>Whether the signed values of an entry satisfy every filter of <paramref name="q"/>.</summary>

@@ -13,9 +13,18 @@ public sealed record CheckedEntry(LedgerEntry Entry, bool Verified, string Proof
 public static class LedgerView
 {
     /// <summary>The rows of one delivery (or all), each checked: it points at a leaf, the leaf's signature verifies, and the leaf signed exactly this row.</summary>
-    public static async Task<IReadOnlyList<CheckedEntry>> ReadCheckedAsync(LedgerStore ledger, AuditService audit, Guid? deliveryId, CancellationToken ct)
+    public static Task<IReadOnlyList<CheckedEntry>> ReadCheckedAsync(LedgerStore ledger, AuditService audit, Guid? deliveryId, CancellationToken ct) =>
+        ReadCheckedAsync(ledger, audit, deliveryId, AuditScope.Everything, ct);
+
+    /// <summary>
+    /// As above, only rows of <paramref name="scope"/>'s pipelines: a proven row by its signed pipeline;
+    /// an unproven row by the pipeline it claims (shown UNVERIFIED, so a tenant sees what claims to be
+    /// theirs and is not proven).
+    /// </summary>
+    public static async Task<IReadOnlyList<CheckedEntry>> ReadCheckedAsync(LedgerStore ledger, AuditService audit, Guid? deliveryId, AuditScope scope, CancellationToken ct)
     {
-        var entries = await ledger.ReadAsync(deliveryId, ct).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(scope);
+        var entries = (await ledger.ReadAsync(deliveryId, ct).ConfigureAwait(false)).Where(e => scope.Covers(e.Record.Pipeline)).ToList();
         var wanted = entries.Where(e => e.LogIndex is not null).Select(e => e.LogIndex!.Value).ToHashSet();
         var leaves = new Dictionary<long, LogLeaf>();
         if (wanted.Count > 0)

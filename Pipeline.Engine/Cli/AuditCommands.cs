@@ -32,6 +32,7 @@ public static class AuditCommands
             AllowMultipleArgumentsPerToken = true,
         };
         Task<AuditSession> Open(ParseResult p, CancellationToken ct) => OpenSession(p.GetValue(config), p.GetValue(jsonLogs), p.GetValue(keyFiles) ?? [], ct);
+        var tenant = TenantOption();
 
         // trace
         var what = new Argument<string>("what") { Description = "image digest (sha256:… or registry/repo@sha256:…), delivery id, or tag name" };
@@ -39,10 +40,12 @@ public static class AuditCommands
         trace.Arguments.Add(what);
         trace.Options.Add(json);
         trace.Options.Add(keyFiles);
+        trace.Options.Add(tenant);
         trace.SetAction((p, ct) => PipelineCli.Guard(stderr, async () =>
         {
             await using var session = await Open(p, ct).ConfigureAwait(false);
-            var result = await session.Audit.TraceAsync(p.GetValue(what)!, ct).ConfigureAwait(false);
+            var scope = AuditScope.FromOption(session.Settings.Tenants, p.GetValue(tenant));
+            var result = await session.Audit.TraceAsync(p.GetValue(what)!, scope, ct).ConfigureAwait(false);
             if (p.GetValue(json)) stdout.WriteLine(JsonSerializer.Serialize(result, Json));
             else PrintTrace(result, stdout);
             if (result.Deliveries.Count == 0)
@@ -98,14 +101,16 @@ public static class AuditCommands
         export.Arguments.Add(digest);
         export.Options.Add(output);
         export.Options.Add(keyFiles);
+        export.Options.Add(tenant);
         export.SetAction((p, ct) => PipelineCli.Guard(stderr, async () =>
         {
             await using var session = await Open(p, ct).ConfigureAwait(false);
-            var bundle = await session.Audit.ExportAsync(p.GetValue(digest)!, ct).ConfigureAwait(false);
+            var scope = AuditScope.FromOption(session.Settings.Tenants, p.GetValue(tenant));
+            var bundle = await session.Audit.ExportAsync(p.GetValue(digest)!, scope, ct).ConfigureAwait(false);
             await File.WriteAllBytesAsync(p.GetValue(output)!, bundle.ToJsonBytes(), ct).ConfigureAwait(false);
-            stdout.WriteLine($"bundle written: {p.GetValue(output)} ({bundle.Entries.Count} entries, subject {bundle.Subject})");
+            stdout.WriteLine($"bundle written: {p.GetValue(output)} ({bundle.Entries.Count} entries, subject {bundle.Subject}, {scope})");
             return PipelineCli.Ok;
-        }, NoKeys));
+        }, e => e is PipelineException { Code: "AUDIT-NOT-FOUND" or AuditService.ScopeUnverifiable } ? PipelineCli.Rejected : NoKeys(e)));
         audit.Subcommands.Add(export);
 
         // verify-bundle (no database, no configuration)
@@ -158,13 +163,14 @@ public static class AuditCommands
         var qUntil = new Option<DateTimeOffset?>("--until") { Description = "recorded before (ISO 8601)" };
         var qLimit = new Option<int>("--limit") { DefaultValueFactory = _ => 100 };
         var query = new Command("query", "list signed log entries by pipeline, supplier, stage, verdict, signer key, digest and time range");
-        foreach (var o in new Option[] { qPipeline, qSupplier, qStage, qVerdict, qSigner, qDigest, qFrom, qUntil, qLimit, json, keyFiles }) query.Options.Add(o);
+        foreach (var o in new Option[] { qPipeline, qSupplier, qStage, qVerdict, qSigner, qDigest, qFrom, qUntil, qLimit, json, keyFiles, tenant }) query.Options.Add(o);
         query.SetAction((p, ct) => PipelineCli.Guard(stderr, async () =>
         {
             await using var session = await Open(p, ct).ConfigureAwait(false);
+            var scope = AuditScope.FromOption(session.Settings.Tenants, p.GetValue(tenant));
             var records = await session.Audit.QueryAsync(new LeafQuery(
                 Pipeline: p.GetValue(qPipeline), Supplier: p.GetValue(qSupplier), Stage: p.GetValue(qStage), Verdict: p.GetValue(qVerdict),
-                KeyId: p.GetValue(qSigner), Digest: p.GetValue(qDigest), From: p.GetValue(qFrom), Until: p.GetValue(qUntil), Limit: p.GetValue(qLimit)), ct).ConfigureAwait(false);
+                KeyId: p.GetValue(qSigner), Digest: p.GetValue(qDigest), From: p.GetValue(qFrom), Until: p.GetValue(qUntil), Limit: p.GetValue(qLimit)), scope, ct).ConfigureAwait(false);
             if (p.GetValue(json)) stdout.WriteLine(JsonSerializer.Serialize(records, Json));
             else
             {
@@ -221,8 +227,14 @@ public static class AuditCommands
     internal static async Task<AuditSession> OpenSession(string? config, bool jsonLogs, IReadOnlyList<string> keyFiles, CancellationToken ct) =>
         await AuditSession.OpenAsync(PipelineCli.ResolveConfig(config), keyFiles, TimeProvider.System, Hosting.Logging.Create(jsonLogs), ct).ConfigureAwait(false);
 
-    /// <summary>No trusted key is a usage error (exit 2), not an outage.</summary>
-    internal static int? NoKeys(Exception e) => e is PipelineException { Code: "AUDIT-NO-KEYS" } ? PipelineCli.ConfigError : null;
+    /// <summary>No trusted key, or an unknown <c>--tenant</c>, is a usage error (exit 2), not an outage.</summary>
+    internal static int? NoKeys(Exception e) => e is PipelineException { Code: "AUDIT-NO-KEYS" or AuditScope.UnknownTenant } ? PipelineCli.ConfigError : null;
+
+    /// <summary><c>--tenant ID</c>: only that tenant's entries (<see cref="AuditScope"/>).</summary>
+    internal static Option<string?> TenantOption() => new("--tenant")
+    {
+        Description = "only this tenant's deliveries (an id from engine.yaml 'tenants:'; unknown: TENANT-UNKNOWN); checkpoints and proofs stay global",
+    };
 
     /// <summary>The engine's own last checkpoint (outside the database), when this user can read it.</summary>
     private static string? KeptCheckpoint(string? dir)

@@ -211,7 +211,7 @@ public sealed class ConfigWatcher : IDisposable
         {
             try
             {
-                tokens = AuditApiTokens.Load(tokenFile);
+                tokens = AuditApiTokens.Load(tokenFile, settings.Tenants);
             }
             catch (PipelineException e)
             {

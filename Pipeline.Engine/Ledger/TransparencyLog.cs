@@ -37,7 +37,10 @@ internal sealed record NewLeaf(byte[] Envelope, Guid? DeliveryId, string Pipelin
 /// <summary>A stored checkpoint row (not yet verified).</summary>
 public sealed record CheckpointRow(long TreeSize, byte[] RootHash, string Note, string KeyId, DateTimeOffset CreatedAt);
 
-/// <summary>Filters for <see cref="TransparencyLog.QueryAsync"/>; null means any.</summary>
+/// <summary>
+/// Filters for <see cref="TransparencyLog.QueryAsync"/>; null means any. <see cref="Pipelines"/>:
+/// only leaves whose pipeline column is one of these (a tenant's scope; the caller re-checks the signed value).
+/// </summary>
 public sealed record LeafQuery(
     string? Pipeline = null,
     string? Supplier = null,
@@ -50,7 +53,8 @@ public sealed record LeafQuery(
     DateTimeOffset? From = null,
     DateTimeOffset? Until = null,
     long AfterIndex = -1,
-    int Limit = 1000);
+    int Limit = 1000,
+    IReadOnlyList<string>? Pipelines = null);
 
 /// <summary>
 /// The append-only Merkle transparency log in PostgreSQL (tables log_leaves, log_nodes,
@@ -110,7 +114,7 @@ public sealed class TransparencyLog(NpgsqlDataSource dataSource)
             "and ($2::text is null or pipeline = $2) and ($3::text is null or stage = $3) and ($4::text is null or verdict = $4) " +
             "and ($5::text is null or key_id = $5) and ($6::uuid is null or delivery_id = $6) and ($7::text is null or subjects @> array[$7] or materials @> array[$7]) " +
             "and ($8::timestamptz is null or recorded_at >= $8) and ($9::timestamptz is null or recorded_at < $9) " +
-            "and ($10::text is null or supplier = $10) and ($12::text is null or tag = $12) ";
+            "and ($10::text is null or supplier = $10) and ($12::text is null or tag = $12) and ($13::text[] is null or pipeline = any($13)) ";
         // A digest names few entries: find them through the GIN indexes first, then order. Without
         // the fence (offset 0) PostgreSQL may walk the primary key in order hoping to meet the
         // limit early, which reads the whole log when the digest is rare (~1 s at 1M entries, bench/ledger).
@@ -129,6 +133,7 @@ public sealed class TransparencyLog(NpgsqlDataSource dataSource)
         cmd.Parameters.Add(Text(q.Supplier));
         cmd.Parameters.AddWithValue(q.Limit);
         cmd.Parameters.Add(Text(q.Tag));
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)q.Pipelines?.ToArray() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         return await ReadLeavesAsync(cmd, ct).ConfigureAwait(false);
     }
 
