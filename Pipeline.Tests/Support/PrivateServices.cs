@@ -61,7 +61,8 @@ public sealed class PrivatePostgres : IDisposable
 
     public async Task CreateDatabaseAsync(string name)
     {
-        await using var conn = new NpgsqlConnection(ConnectionString("postgres"));
+        // Unpooled: a pooled connection would be a dead one after a restart.
+        await using var conn = new NpgsqlConnection(ConnectionString("postgres") + ";Pooling=false");
         await conn.OpenAsync();
         await using var cmd = new NpgsqlCommand($"create database {name}", conn);
         await cmd.ExecuteNonQueryAsync();

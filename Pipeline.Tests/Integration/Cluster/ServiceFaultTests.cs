@@ -19,7 +19,7 @@ namespace Pipeline.Tests.Integration.Cluster;
 /// </summary>
 [Category("Integration")]
 [NonParallelizable]
-public class ServiceFaultTests
+public partial class ServiceFaultTests
 {
     private DeliveryHarness _harness = null!;
     private TempDir _dir = null!;
