@@ -42,6 +42,42 @@ public partial class ServiceFaultTests
     }
 
     [Test]
+    [CancelAfter(150_000)]
+    public async Task PostgreSQL_restarted_under_two_daemons_the_node_that_lost_its_session_stops_the_delivery_both_daemons_go_on_and_it_is_accepted_once()
+    {
+        var f = await NewScenarioAsync(schedule: "0/2 * * * * ?");
+        using var a = f.Nodes.Start("a", environment: new Dictionary<string, string>
+        {
+            [UnsafeTestFault.PauseVariable] = "stage:verify:recorded",
+            [UnsafeTestFault.PauseFileVariable] = f.ReleaseFile("a"),
+        });
+        await f.WaitPausedAsync("a", a);
+        using var b = f.Nodes.Start("b");
+        await WaitUntilAsync(() => b.Log.Contains("Daemon started"), "daemon b started", a, b);
+
+        _pg.StopImmediately();
+        _pg.Start();
+        f.Release("a");
+
+        var ledger = f.Ledger();
+        await WaitUntilAsync(() => ledger.FindDeliveriesAsync(f.S.Name, f.Tag, default).Result.Any(r => r.Status == DeliveryStatus.Accepted), "a daemon accepted the delivery", a, b);
+        Assert.That(a.Log, Does.Contain("RUN-LOCK-LOST"), "node a stopped its delivery when its session was gone");
+        var rows = await ledger.FindDeliveriesAsync(f.S.Name, f.Tag, default);
+        Assert.That((await ledger.ReadAsync(rows[0].Id, default)).Select(e => e.Record.Stage), Is.EqualTo(new[] { "fetch", "verify", StaleDeliveries.InterruptedStage }),
+            "node a wrote nothing after its session was lost");
+        await AssertRetriedAfterInterruptionAsync(f, rows[0].Id);
+        // Node a's next scheduled pass removes the work folder it left.
+        var runs = Path.Combine(f.Nodes.WorkDir("a"), "runs");
+        await WaitUntilAsync(() => !Directory.Exists(runs) || Directory.GetFileSystemEntries(runs).Length == 0, "node a removed its work folder", a, b);
+        Assert.That((a.HasExited, b.HasExited), Is.EqualTo((false, false)), "both daemons went on after the database restart");
+        a.Signal("TERM");
+        b.Signal("TERM");
+        Assert.That(await a.WaitAsync(TimeSpan.FromSeconds(30)), Is.EqualTo(0), a.Log);
+        Assert.That(await b.WaitAsync(TimeSpan.FromSeconds(30)), Is.EqualTo(0), b.Log);
+        await f.AssertExactlyOnceAsync();
+    }
+
+    [Test]
     [CancelAfter(120_000)]
     public async Task Power_loss_after_the_push_before_its_ledger_entry_node_killed_and_PostgreSQL_stopped_at_once_the_other_node_accepts_once()
     {
@@ -88,6 +124,16 @@ public partial class ServiceFaultTests
 
         await f.RetryOnAsync("b", pending.Id);
         await f.AssertExactlyOnceAsync();
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what, params EngineProcess[] logs)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"not within 60 s: {what}\n" + string.Join("\n---\n", logs.Select(l => l.Log)));
+            await Task.Delay(100);
+        }
     }
 
     /// <summary>The cut-off attempt is recorded as interrupted and retried; the second attempt is accepted.</summary>

@@ -118,10 +118,16 @@ public partial class ServiceFaultTests
         await f.AssertExactlyOnceAsync();
     }
 
-    private async Task<FaultScenario> NewScenarioAsync()
+    private async Task<FaultScenario> NewScenarioAsync(string? schedule = null)
     {
         var s = _harness.NewScenario();
         s.WriteDefinition();
+        if (schedule is not null)
+        {
+            var def = Path.Combine(s.Root, "pipelines", s.Name + ".yaml");
+            File.WriteAllText(def, File.ReadAllText(def).Replace("supplier: Test Supplier GmbH", $"supplier: Test Supplier GmbH\nschedule: \"{schedule}\"", StringComparison.Ordinal));
+        }
+
         s.WriteGoodDelivery();
         // Big enough that scanning, packing and uploading it take a while: a service killed when
         // its log shows the stage's first request is killed in the middle of that stage.
