@@ -29,12 +29,28 @@ public abstract class ThrowAwayProcess : IDisposable
 
     public bool Running => _process is { HasExited: false };
 
-    /// <summary>SIGKILL, by this process's own handle; waits until it is gone.</summary>
+    /// <summary>
+    /// SIGKILL to this process and its children, by its own handle, without waiting: safe from a
+    /// line callback of the process itself, the moment a request shows up in its log.
+    /// </summary>
+    public void KillNow()
+    {
+        try
+        {
+            _process?.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    /// <summary>SIGKILL (to its children too, e.g. preforked workers), by this process's own handle; waits until it is gone.</summary>
     public void Kill()
     {
         if (_process is { HasExited: false })
         {
-            _process.Kill();
+            _process.Kill(entireProcessTree: true);
             _process.WaitForExit(10_000);
         }
 
@@ -134,6 +150,9 @@ public sealed class RestartableRegistry : ThrowAwayProcess
 
     private static readonly System.Text.RegularExpressions.Regex ListeningOn = new(@"listening on 127\.0\.0\.1:(\d+)");
 
+    /// <summary>Sees every line the registry logs (one per request it served), e.g. to stop it in the middle of a push.</summary>
+    public Action<string>? OnLine { get; set; }
+
     public static async Task<RestartableRegistry> StartAsync()
     {
         if (!File.Exists("/usr/bin/docker-registry")) Assert.Fail("docker-registry is not installed (scripts/services.sh installs it)");
@@ -164,6 +183,7 @@ public sealed class RestartableRegistry : ThrowAwayProcess
         {
             var m = ListeningOn.Match(line);
             if (m.Success) listening.TrySetResult(int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+            OnLine?.Invoke(line);
         }, "/usr/bin/docker-registry", "serve", config);
         if (Port == 0)
         {

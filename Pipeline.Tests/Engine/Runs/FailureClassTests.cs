@@ -36,6 +36,18 @@ public class FailureClassTests
     [TestCaseSource(nameof(Verdicts))]
     public void A_finding_about_the_delivery_is_a_verdict(Exception e) => Assert.That(FailureClass.Classify(e), Is.EqualTo(FailureKind.Verdict));
 
+    [Test]
+    public void A_full_disk_is_recorded_as_ENG_DISK_FULL_even_when_wrapped_and_other_failures_keep_their_code()
+    {
+        var wrapped = new RegistryException("REG-LAYER-001", "writing the layer failed", inner: new IOException("No space left on device", 28));
+        Assert.That(ErrorCodes.Describe(new IOException("No space left on device", 28)).Code, Is.EqualTo("ENG-DISK-FULL"));
+        var (code, message) = ErrorCodes.Describe(wrapped);
+        Assert.That(code, Is.EqualTo("ENG-DISK-FULL"));
+        Assert.That(message, Does.Contain("No space left on device").And.Contain("retried"));
+        Assert.That(ErrorCodes.Describe(new IOException("broken pipe", 32)).Code, Is.EqualTo("ENG-INTERNAL"));
+        Assert.That(ErrorCodes.Describe(new RegistryException("REG-NET-001", "refused", isTransient: true)).Code, Is.EqualTo("REG-NET-001"));
+    }
+
     [TestCase(1, 60)]
     [TestCase(2, 120)]
     [TestCase(3, 240)]
