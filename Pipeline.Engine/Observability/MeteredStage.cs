@@ -20,20 +20,21 @@ public sealed class MeteredStage(IStage inner, bool isLast) : IStage
     public async Task<StageOutcome> ExecuteAsync(DeliveryContext context, CancellationToken ct)
     {
         var pipeline = context.Definition.Name;
+        var tenant = EngineMetrics.TenantOf(context.Settings.Tenants, pipeline);
         var started = Stopwatch.GetTimestamp();
         try
         {
             var outcome = await inner.ExecuteAsync(context, ct).ConfigureAwait(false);
-            EngineMetrics.StageFinished(pipeline, Name, "passed", Stopwatch.GetElapsedTime(started));
-            if (isLast) EngineMetrics.DeliveryDecided(pipeline, "accepted", Name);
+            EngineMetrics.StageFinished(tenant, pipeline, Name, "passed", Stopwatch.GetElapsedTime(started));
+            if (isLast) EngineMetrics.DeliveryDecided(tenant, pipeline, "accepted", Name);
             return outcome;
         }
         catch (Exception e)
         {
-            EngineMetrics.StageFinished(pipeline, Name, "failed", Stopwatch.GetElapsedTime(started));
+            EngineMetrics.StageFinished(tenant, pipeline, Name, "failed", Stopwatch.GetElapsedTime(started));
             var verdict = e is OperationCanceledException && ct.IsCancellationRequested ? "interrupted"
                 : FailureClass.Classify(e) == FailureKind.Infrastructure ? "pending" : "rejected";
-            EngineMetrics.DeliveryDecided(pipeline, verdict, Name);
+            EngineMetrics.DeliveryDecided(tenant, pipeline, verdict, Name);
             throw;
         }
     }
