@@ -23,14 +23,7 @@ public sealed class MeteringReader(NpgsqlDataSource dataSource)
     /// <exception cref="PipelineException">REPORT-TENANT-UNKNOWN.</exception>
     public async Task<MeteringReport> ReadAsync(MeteringPeriod period, TenantDirectory tenants, string? tenant, Func<string, string> finalStageOf, DateTimeOffset now, CancellationToken ct)
     {
-        string[]? only = null;
-        if (tenant is not null)
-        {
-            var t = tenants.Find(tenant) ?? throw new PipelineException(MeteringErrors.TenantUnknown, tenants.Configured
-                ? $"--tenant '{tenant}' is not a tenant of engine.yaml; the tenants are: {string.Join(", ", tenants.Tenants.Select(x => x.Id))}"
-                : $"--tenant '{tenant}': engine.yaml configures no tenants (tenants:); leave --tenant out to report every pipeline");
-            only = [.. t.Pipelines];
-        }
+        var only = PipelinesOf(tenants, tenant);
 
         var acc = new Dictionary<string, Accumulator>(StringComparer.Ordinal);
         Accumulator Row(string pipeline) => acc.TryGetValue(pipeline, out var a) ? a : acc[pipeline] = new Accumulator();
@@ -91,6 +84,17 @@ public sealed class MeteringReader(NpgsqlDataSource dataSource)
         var rows = acc.Select(kv => kv.Value.ToRow(EngineTenant(tenants, kv.Key), kv.Key, finalStageOf(kv.Key)))
             .OrderBy(x => x.Tenant, StringComparer.Ordinal).ThenBy(x => x.Pipeline, StringComparer.Ordinal).ToList();
         return new MeteringReport(period, tenant, now, now >= period.End, rows);
+    }
+
+    /// <summary>The pipelines of <paramref name="tenant"/>, or null (every pipeline) when it is null.</summary>
+    /// <exception cref="PipelineException">REPORT-TENANT-UNKNOWN.</exception>
+    public static string[]? PipelinesOf(TenantDirectory tenants, string? tenant)
+    {
+        if (tenant is null) return null;
+        var t = tenants.Find(tenant) ?? throw new PipelineException(MeteringErrors.TenantUnknown, tenants.Configured
+            ? $"--tenant '{tenant}' is not a tenant of engine.yaml; the tenants are: {string.Join(", ", tenants.Tenants.Select(x => x.Id))}"
+            : $"--tenant '{tenant}': engine.yaml configures no tenants (tenants:); leave --tenant out to report every pipeline");
+        return [.. t.Pipelines];
     }
 
     private static string EngineTenant(TenantDirectory tenants, string pipeline) => Observability.EngineMetrics.TenantOf(tenants, pipeline);
