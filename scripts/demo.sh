@@ -15,8 +15,14 @@
 #      other stages are GitOps stages (signed commits of the rendered, digest-pinned manifests in an
 #      environment repository in VCS B; Produktion is verified by an HTTP probe of a tiny local
 #      endpoint standing in for the rolled-out application), checked with git verify-commit and
-#      kubectl kustomize.
-# Each run uses fresh repositories under .state/demo/<run id>; the ledger keeps every run.
+#      kubectl kustomize;
+#   7. two tenants: the application above belongs to tenant land-a (Schutzbedarf normal, the shared
+#      stage environments); a second supplier delivers a sehr-hoch application of tenant land-b,
+#      which passes its intake and its Vorprüfung in an environment dedicated to land-b, and whose
+#      promotion into the shared Abnahme is refused with TENANT-NOT-DEDICATED. The demo fails
+#      (exit 1) if that refusal does not happen.
+# Each run uses fresh repositories under .state/demo/<run id>; the ledger (its own database,
+# pipeline_demo, next to the key and checkpoints under .state/demo) keeps every run.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +37,16 @@ set -a
 . "$PIPELINE_STATE_DIR/services.env"
 set +a
 
+# The demo's own database: its ledger belongs with the signing key and checkpoints under
+# $PIPELINE_STATE_DIR/demo (remove both to start the demo from scratch).
+DEMO_DB=pipeline_demo
+DEMO_PG_CONN=$(printf '%s' "$PIPELINE_PG_CONN" | sed 's/Database=[^;]*/Database='"$DEMO_DB"'/')
+PSQL=/usr/lib/postgresql/15/bin/psql  # the client of the server scripts/services.sh runs
+[[ -x $PSQL ]] || PSQL=psql
+if [[ -z $("$PSQL" -h 127.0.0.1 -p "$PIPELINE_PG_PORT" -U postgres -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$DEMO_DB'") ]]; then
+  "$PSQL" -q -h 127.0.0.1 -p "$PIPELINE_PG_PORT" -U postgres -d postgres -c "CREATE DATABASE $DEMO_DB"
+fi
+
 say "Building the engine"
 ENGINE_DIR=$PIPELINE_STATE_DIR/engine-bin
 dotnet build Pipeline.Engine/Pipeline.Engine.csproj -c Release -o "$ENGINE_DIR" -nologo -v quiet -clp:NoSummary
@@ -39,6 +55,8 @@ PIPELINE=$ENGINE_DIR/pipeline
 RUN_ID=$(date -u +%Y%m%d%H%M%S)
 # One pipeline per demo run: the ledger keeps every run, and a tag name must never be reused.
 NAME=demo-$RUN_ID
+# The second tenant's application (Schutzbedarf sehr-hoch), from a second supplier.
+NAME_B=demo-b-$RUN_ID
 DEMO=$PIPELINE_STATE_DIR/demo/$RUN_ID
 mkdir -p "$DEMO"/{keys,pipelines,supplier,rootfs/bin,secrets}
 GIT_PASSWORD=$(cat "$PIPELINE_GIT_PASSWORD_FILE")
@@ -83,7 +101,7 @@ cat >"$DEMO/engine.yaml" <<YAML
 pipelines: pipelines
 workDir: work
 database:
-  connectionString: "$PIPELINE_PG_CONN"
+  connectionString: "$DEMO_PG_CONN"
 clamd:
   endpoints: [tcp://$PIPELINE_CLAMD_TCP]
   parallelism: 2
@@ -112,6 +130,7 @@ stages:
       user: "10001:10001"
       healthTimeout: 30s
       testTimeout: 2m
+      hosts: { maxSchutzbedarf: normal, dedicatedTo: shared }
   - name: Abnahme
     approval: { validFor: 72h }
     environment:
@@ -123,6 +142,7 @@ stages:
       signingKey: keys/deploy
       committer: { name: Pipeline Deploy, email: deploy@operator.example }
       parameters: { replicas: "1" }
+      hosts: { maxSchutzbedarf: normal, dedicatedTo: shared }
   - name: Schulung
     environment:
       kind: gitops
@@ -132,6 +152,7 @@ stages:
       namespace: fv-schulung
       signingKey: keys/deploy
       committer: { name: Pipeline Deploy, email: deploy@operator.example }
+      hosts: { maxSchutzbedarf: normal, dedicatedTo: shared }
   - name: Produktion
     approval: { approvers: 2, validFor: 72h }
     environment:
@@ -144,6 +165,17 @@ stages:
       committer: { name: Pipeline Deploy, email: deploy@operator.example }
       parameters: { replicas: "3" }
       probe: { url: "$PROBE_URL", expectStatus: 200, expectVersion: "{tag}", timeout: 30s, interval: 1s }
+      hosts: { maxSchutzbedarf: normal, dedicatedTo: shared }
+# Two tenants (Mandanten) of the operator. The stage environments above are shared and host up to
+# Schutzbedarf normal; land-b's sehr-hoch application has its own Vorprüfung, dedicated to land-b
+# (see its pipeline file).
+tenants:
+  - id: land-a
+    name: Landesamt A
+    pipelines: [$NAME]
+  - id: land-b
+    name: Landesamt B
+    pipelines: [$NAME_B]
 YAML
 
 # The people who act on deliveries: a Systempfleger and two Verfahrensverantwortliche, each with
@@ -300,6 +332,7 @@ cat >"$DEMO/pipelines/$NAME.yaml" <<YAML
 name: $NAME
 supplier: Demo Supplier GmbH
 schedule: "0 0/5 * * * ?"
+schutzbedarf: normal
 source:
   url: $PIPELINE_GIT_HTTP/supplier/demo-app-$RUN_ID.git
   credentialsFile: ../secrets/git.cred
@@ -318,6 +351,83 @@ images:
   allowedBaseImages:
     - $BASE
 YAML
+
+say "Second tenant: a supplier repository of land-b's sehr-hoch application (signed by another supplier)"
+# The same kind of delivery (the files of the first one, its own version text and docs), from a
+# second supplier with its own release key, for tenant land-b.
+ssh-keygen -q -t ed25519 -N '' -C "release@beispiel-software.example" -f "$DEMO/keys/release-b"
+git init -q --bare "$PIPELINE_GIT_ROOT/supplier/demo-b-app-$RUN_ID.git"
+git init -q --bare "$PIPELINE_GIT_ROOT/internal/demo/demo-b-app-$RUN_ID.git"
+WB=$DEMO/supplier-b
+mkdir -p "$WB"
+tar -C "$W" --exclude=./.git -cf - . | tar -C "$WB" -xf -
+git -C "$WB" init -q -b main
+git -C "$WB" config user.name "Beispiel Software Release"
+git -C "$WB" config user.email release@beispiel-software.example
+echo "demo-meldewesen v1.0.0" >"$WB/www/version"
+printf '# Demo-Meldewesen (Landesamt B)\n\nRelease 1.0.0: prebuilt binaries for the operator.\n' >"$WB/docs/README.md"
+(cd "$WB" && find . -type f ! -path './.git/*' ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
+git -C "$WB" add -A
+git -C "$WB" commit -q -m "Release 1.0.0"
+git -C "$WB" -c gpg.format=ssh -c user.signingkey="$DEMO/keys/release-b.pub" tag -s v1.0.0 -m "Release 1.0.0"
+git -C "$WB" -c http.extraHeader="Authorization: Basic $(printf '%s:%s' "$PIPELINE_GIT_USER" "$GIT_PASSWORD" | base64 -w0)" \
+  push -q "$PIPELINE_GIT_HTTP/supplier/demo-b-app-$RUN_ID.git" main v1.0.0
+echo "supplier repository: $PIPELINE_GIT_HTTP/supplier/demo-b-app-$RUN_ID.git (tag v1.0.0, signed by $(ssh-keygen -lf "$DEMO/keys/release-b.pub" | cut -d' ' -f2))"
+
+# land-b's pipeline: Schutzbedarf sehr-hoch, and its own stages: a Vorprüfung dedicated to land-b
+# (here on the same local dockerd, in its own network), then the SHARED Abnahme land-a uses. The
+# engine decides in code that a sehr-hoch application never enters a shared environment, whatever
+# the pipeline's stage list says.
+cat >"$DEMO/pipelines/$NAME_B.yaml" <<YAML
+name: $NAME_B
+supplier: Beispiel Software AG
+schedule: "0 0/5 * * * ?"
+schutzbedarf: sehr-hoch
+source:
+  url: $PIPELINE_GIT_HTTP/supplier/demo-b-app-$RUN_ID.git
+  credentialsFile: ../secrets/git.cred
+  tagPattern: '^v\d+\.\d+\.\d+$'
+signers:
+  - name: Beispiel Release Key
+    organisation: Beispiel Software AG
+    sshKey: $(cat "$DEMO/keys/release-b.pub")
+    validFrom: 2020-01-01
+checksums:
+  manifest: SHA256SUMS
+publish:
+  repository: demo/demo-b-app-$RUN_ID
+images:
+  repositoryPrefix: apps/demo-b-$RUN_ID
+  allowedBaseImages:
+    - $BASE
+stages:
+  - name: Vorprüfung
+    approval: { automatic: true }
+    environment:
+      kind: docker
+      endpoint: $PIPELINE_DOCKER_HOST
+      network: vorpruefung-land-b
+      memory: 128MiB
+      cpus: "0.5"
+      user: "10001:10001"
+      healthTimeout: 30s
+      testTimeout: 2m
+      hosts: { maxSchutzbedarf: sehr-hoch, dedicatedTo: land-b }
+  - name: Abnahme
+    approval: { validFor: 72h }
+    environment:
+      kind: gitops
+      repository: $PIPELINE_GIT_HTTP/internal/$ENV_REPO.git
+      credentialsFile: $DEMO/secrets/git.cred
+      path: abnahme/meldewesen
+      namespace: fv-abnahme
+      signingKey: $DEMO/keys/deploy
+      committer: { name: Pipeline Deploy, email: deploy@operator.example }
+      hosts: { maxSchutzbedarf: normal, dedicatedTo: shared }
+YAML
+
+say "Configuration check: two tenants, two pipelines, every environment declares what it hosts"
+"$PIPELINE" --config "$DEMO/engine.yaml" check
 
 say "Running the engine once for pipeline $NAME"
 set +e
@@ -379,3 +489,80 @@ say "History of delivery $ID"
 P history "$ID"
 say "Audit trace: supplier signature → checks → build → push → every promotion → every Freigabe"
 P audit trace "$ID"
+
+say "Tenant land-b: running the engine once for pipeline $NAME_B (Schutzbedarf sehr-hoch)"
+set +e
+"$PIPELINE" --config "$DEMO/engine.yaml" run "$NAME_B" | tee "$DEMO/run-b.txt"
+rc=${PIPESTATUS[0]}
+set -e
+[[ $rc -eq 0 ]] || { echo "demo: the engine did not accept land-b's delivery (exit $rc)" >&2; exit "$rc"; }
+ID_B=$(sed -n 's/^delivery \([0-9a-f-]*\) tag v1.0.0: ACCEPTED.*/\1/p' "$DEMO/run-b.txt" | head -n1)
+[[ -n $ID_B ]] || { echo "demo: land-b's delivery was not accepted" >&2; exit 1; }
+say "land-b's Vorprüfung ran in the Docker environment dedicated to land-b (the placement is in the signed check statement)"
+P status --pipeline "$NAME_B"
+P history "$ID_B" | grep -E "(check|deploy|verification):Vorpr"
+state_b() { P status --pipeline "$NAME_B" --json | jq -r --arg id "$ID_B" '.pipelines[].deliveries[].delivery | select(.deliveryId == $id) | "\(.stage) \(.result.result)"'; }
+[[ $(state_b) == "Vorprüfung verified" ]] || { echo "demo: FAILED: land-b's delivery is '$(state_b)', not verified in its dedicated Vorprüfung" >&2; exit 1; }
+
+say "land-b asks for the SHARED Abnahme (shared, up to normal): the engine must refuse"
+set +e
+P promote "$ID_B" --to Abnahme --token-file "$DEMO/secrets/sam.token" >"$DEMO/refusal.txt" 2>&1
+rc=$?
+set -e
+cat "$DEMO/refusal.txt"
+REFUSED=$(grep -m1 'TENANT-NOT-DEDICATED' "$DEMO/refusal.txt" || true)
+if [[ $rc -eq 0 || -z $REFUSED ]]; then
+  echo "demo: FAILED: the promotion of land-b's sehr-hoch application into the shared Abnahme was not refused with TENANT-NOT-DEDICATED (exit $rc)" >&2
+  exit 1
+fi
+echo "refused (exit $rc), code TENANT-NOT-DEDICATED, rule: sehr hoch only into environments dedicated to the application's own tenant"
+
+say "Nothing of land-b reached the shared Abnahme (board, ledger, registry, environment repository)"
+P status --pipeline "$NAME_B"
+[[ $(state_b) == "Vorprüfung verified" ]] || { echo "demo: FAILED: the refused request changed land-b's delivery to '$(state_b)'" >&2; exit 1; }
+if P history "$ID_B" | grep -E ':Abnahme' >/dev/null; then
+  echo "demo: FAILED: the ledger records a step into Abnahme for land-b's delivery" >&2
+  exit 1
+fi
+echo "ledger: no request, promotion or deployment of delivery $ID_B into Abnahme"
+if skopeo inspect --raw --tls-verify=false "docker://$PIPELINE_REGISTRY/abnahme/apps/demo-b-$RUN_ID/hello:abnahme" >/dev/null 2>&1; then
+  echo "demo: FAILED: land-b's image was copied into the shared Abnahme's registry repository" >&2
+  exit 1
+fi
+echo "registry: no abnahme/apps/demo-b-$RUN_ID/hello (skopeo finds nothing)"
+git -C "$ENV_CLONE" fetch -q origin && git -C "$ENV_CLONE" merge -q --ff-only FETCH_HEAD
+if [[ -e $ENV_CLONE/abnahme/meldewesen ]]; then
+  echo "demo: FAILED: land-b's manifests were written into the shared environment repository" >&2
+  exit 1
+fi
+echo "environment repository: abnahme/ holds $(ls "$ENV_CLONE/abnahme" | tr '\n' ' ')(land-a only)"
+
+say "The placement decisions in the signed check statements (from bundles written by 'pipeline audit export')"
+# Each check statement names the tenant, the Schutzbedarf, the environment and the rule that allowed it.
+placements() {
+  P audit export "$1" -o "$2" >/dev/null 2>>"$DEMO/audit-export.log"
+  P audit verify-bundle "$2" --key "$PIPELINE_STATE_DIR/demo/engine-attestation.pub.pem" >/dev/null
+  jq -r '.entries[].envelope' "$2" | while read -r envelope; do
+    printf '%s' "$envelope" | base64 -d | jq -r '.payload' | base64 -d \
+      | jq -r 'select(.predicate.evidence["placement.rule"]?) | .predicate as $p | $p.evidence
+               | "\($p.stage | sub("^check:"; ""))\t\(.["placement.tenant"])\t\(.["placement.schutzbedarf"])\t\(.["placement.decision"])\t\(.["placement.rule"])\t\(.["placement.environment"])"'
+  done
+}
+{
+  printf 'stage\ttenant\tSchutzbedarf\tdecision\trule\tenvironment\n'
+  placements "$IMAGE" "$DEMO/bundle-a.json"
+  IMAGE_B=$(sed -n 's/^image: //p' "$DEMO/run-b.txt" | head -n1)
+  placements "$IMAGE_B" "$DEMO/bundle-b.json"
+} | tee "$DEMO/placements.tsv" | column -t -s $'\t'
+expected=$'Vorprüfung\tland-a\tnormal\tallowed\tshared-up-to-level\nAbnahme\tland-a\tnormal\tallowed\tshared-up-to-level\nSchulung\tland-a\tnormal\tallowed\tshared-up-to-level\nProduktion\tland-a\tnormal\tallowed\tshared-up-to-level\nVorprüfung\tland-b\tsehr-hoch\tallowed\tdedicated-to-tenant'
+if [[ $(tail -n +2 "$DEMO/placements.tsv" | cut -f1-5) != "$expected" ]]; then
+  echo "demo: FAILED: the signed check statements do not carry the expected placement decisions" >&2
+  exit 1
+fi
+
+say "Two tenants, two Schutzbedarf levels"
+echo "land-a (Landesamt A)  $NAME    normal     shared Vorprüfung, Abnahme, Schulung, Produktion: in Produktion"
+echo "land-b (Landesamt B)  $NAME_B  sehr-hoch  Vorprüfung dedicated to land-b: verified; shared Abnahme: refused"
+echo "$REFUSED"
+echo
+echo "image: $IMAGE"

@@ -59,7 +59,7 @@ public sealed partial class LifecycleService
     /// <summary>
     /// Runs an approved promotion under the delivery's row lock (so it completes exactly once even
     /// when two engines resume it together): verify the chain, copy, verify, tag, then record the
-    /// stage result. A failure (chain broken, registry outage, unverified copy) keeps it approved
+    /// stage result. A failure (chain broken, placement refused, registry outage, unverified copy) keeps it approved
     /// with the error and is recorded as a signed failed statement once per failure episode
     /// (<see cref="RecordPromotionFailureAsync"/>); returns it.
     /// </summary>
@@ -79,6 +79,15 @@ public sealed partial class LifecycleService
             await RecordPromotionFailureAsync(tx, request, from, to, LifecycleErrors.ChainBroken, problem, ct).ConfigureAwait(false);
             _log.Error("SECURITY EVENT {Code}: delivery {DeliveryId} was not promoted into {Stage}: its chain does not verify: {Problem}", LifecycleErrors.ChainBroken, deliveryId, to.Name, problem);
             return (d, $"{LifecycleErrors.ChainBroken}: {problem}");
+        }
+
+        // Placement again, before anything is copied: the stage environments or the tenant directory may have changed
+        // (a reload) between the request and the Freigabe. Refused, nothing reaches the stage's registry.
+        if (_pipelines.FirstOrDefault(p => p.Name == d.Pipeline) is { } definition && Deployment?.PlacementRefusal(definition, to) is { } refused)
+        {
+            var message = $"{d.Pipeline} {d.Tag} may not be promoted into {to.Name}: {refused.Message}";
+            await RecordPromotionFailureAsync(tx, request, from, to, refused.Code!, message, CancellationToken.None).ConfigureAwait(false);
+            return (d, $"{refused.Code}: {message}");
         }
 
         PromotionOutcome outcome;

@@ -19,7 +19,7 @@ namespace Pipeline.Tests.Integration.Deploy;
 /// </summary>
 public class TenantPlacementTests : DeliveryFixture
 {
-    private static string Stages(GitOpsFixture env) => $"""
+    private static string Stages(GitOpsFixture env, string abnahmeHosts = "maxSchutzbedarf: sehr-hoch, dedicatedTo: shared") => $"""
         stages:
           - name: Vorprüfung
             approval: {"{"} automatic: true {"}"}
@@ -39,7 +39,7 @@ public class TenantPlacementTests : DeliveryFixture
               path: abnahme/app
               namespace: app-abnahme
               signingKey: {env.KeyFile}
-              hosts: {"{"} maxSchutzbedarf: sehr-hoch, dedicatedTo: shared {"}"}
+              hosts: {"{"} {abnahmeHosts} {"}"}
           - name: Produktion
             approval: {"{"} approvers: 1 {"}"}
         """;
@@ -85,6 +85,43 @@ public class TenantPlacementTests : DeliveryFixture
         var registry = Shell.Run("skopeo", ["inspect", "--raw", "--tls-verify=false", $"docker://{Harness.Registry}/abnahme/{s.RegistryRepository}@{digest}"]);
         Assert.That(registry.ExitCode, Is.Not.Zero, "the image was not copied into the shared stage's repository");
         Assert.That(registry.Stderr, Does.Match("manifest unknown|name unknown"), "skopeo found no such image (not some other error)");
+        var trace = await engine.Audit.TraceAsync(id.ToString("D"), default);
+        Assert.That(trace.Deliveries.SelectMany(x => x.Steps).SelectMany(x => x.Problems), Is.Empty, "every statement verifies in the log");
+    }
+
+    [Test]
+    public async Task A_placement_that_became_refused_between_request_and_Freigabe_copies_nothing_and_is_a_signed_failed_promotion()
+    {
+        const string sharedUpToHoch = "maxSchutzbedarf: hoch, dedicatedTo: shared";
+        using var env = new GitOpsFixture();
+        var sc = new LifecycleScenario(Harness, Stages(env, sharedUpToHoch));
+        var s = sc.S;
+        File.AppendAllText(s.ConfigPath, $"\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [{s.Name}]\n");
+        File.AppendAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), "\nschutzbedarf: hoch\n");
+        StageDeploymentTests.WriteDeliveryWithDeployment(s);
+        s.Publish("v1.0.0");
+        var report = (await s.RunAsync()).Deliveries.Single();
+        Assert.That(report.Status, Is.EqualTo(Pipeline.Engine.Ledger.DeliveryStatus.Accepted), report.Reason);
+        var id = report.DeliveryId;
+        var digest = report.Images.Single()[(report.Images.Single().IndexOf('@') + 1)..];
+
+        await using (var before = await PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default))
+            await before.Lifecycle.RequestPromotionAsync(As(before, "sam"), id, "Abnahme", default);
+
+        // The operator lowers the shared Abnahme environment to normal while the request waits for its Freigabe.
+        var config = File.ReadAllText(s.ConfigPath);
+        Assert.That(config, Does.Contain(sharedUpToHoch), "the test edits the Abnahme environment it configured");
+        File.WriteAllText(s.ConfigPath, config.Replace(sharedUpToHoch, "maxSchutzbedarf: normal, dedicatedTo: shared", StringComparison.Ordinal));
+
+        await using var engine = await PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default);
+        var lc = engine.Lifecycle;
+        var outcome = await lc.ApproveAsync(As(engine, "anna"), new ApprovalInput(id, "Abnahme", [digest], "ok", null, null), default);
+        Assert.That(outcome.PromotionError, Does.StartWith(TenancyErrors.SchutzbedarfTooHigh + ":").And.Contain("Abnahme"));
+        Assert.That(outcome.Delivery.Stage, Is.EqualTo("Vorprüfung"), "the delivery did not enter Abnahme");
+        Assert.That(SkopeoFinds($"{Harness.Registry}/abnahme/{s.RegistryRepository}@{digest}"), Is.False, "nothing was copied into the shared stage's registry");
+        Assert.That(Directory.Exists(Path.Combine(env.Clone(), "abnahme")), Is.False, "nothing was deployed into the shared environment");
+        var failed = (await lc.GetHistoryAsync(As(engine, "sam"), id, default)).Single(e => e.Step == "promotion:Abnahme");
+        Assert.That((failed.Verdict, failed.ReasonCode), Is.EqualTo(("failed", TenancyErrors.SchutzbedarfTooHigh)), "the refusal is a signed failed promotion statement");
         var trace = await engine.Audit.TraceAsync(id.ToString("D"), default);
         Assert.That(trace.Deliveries.SelectMany(x => x.Steps).SelectMany(x => x.Problems), Is.Empty, "every statement verifies in the log");
     }
