@@ -117,6 +117,7 @@ public static class PipelineCli
         root.Subcommands.Add(ImageCommands.Create(stdout, stderr));
         root.Subcommands.Add(AuditCommands.Create(configOption, jsonLogs, stdout, stderr));
         root.Subcommands.Add(PortalCommands.Create(configOption, jsonLogs, stdout, stderr));
+        root.Subcommands.Add(ReportCommand.Create(configOption, stdout, stderr));
         foreach (var command in LifecycleCommands.Create(configOption, jsonLogs, stdout, stderr)) root.Subcommands.Add(command);
 
         var verifyBundle = new Command("verify-bundle", "verify a Sigstore bundle offline (sigstore-conformance client protocol)");

@@ -31,6 +31,7 @@ public sealed class PipelineEngine : IAsyncDisposable
             new Lifecycle.PromotionStep(settings, log), VerifyChainAsync, time, log);
         Lifecycle.Deployment = new Deploy.StageDeployment(settings, pipelines, time, log);
         if (settings.Tenants.Configured) Lifecycle.ApprovalFloors = settings.ApprovalFloors;
+        Lifecycle.Tenants = settings.Tenants;
         Runner.OnAccepted = async (definition, report, ct) => await Lifecycle.OnAcceptedAsync(definition, report, ct).ConfigureAwait(false);
     }
 

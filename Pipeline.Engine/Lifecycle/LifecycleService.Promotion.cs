@@ -125,6 +125,7 @@ public sealed partial class LifecycleService
         await tx.SetRequestStatusAsync(request.Id, PromotionRequestStatus.Promoted, null, ct).ConfigureAwait(false);
         var stored = await tx.UpdateAsync(next, step.Link, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        Observability.EngineMetrics.Promoted(Observability.EngineMetrics.TenantOf(Tenants, d.Pipeline), d.Pipeline, to.Name);
         _log.Information("Delivery {DeliveryId} ({Pipeline} {Tag}) is in {Stage} (log {LogIndex})", deliveryId, d.Pipeline, d.Tag, to.Name, entry.LogIndex);
         await CheckpointAsync(ct).ConfigureAwait(false);
         await AttachPromotionStatementAsync(to, outcome.Images, entry, ct).ConfigureAwait(false);

@@ -71,6 +71,9 @@ public sealed partial class LifecycleService
     /// <summary>engine.yaml <c>approvalFloors:</c> when tenants are configured; null: every stage's rule as configured.</summary>
     public Tenancy.ApprovalFloors? ApprovalFloors { get; set; }
 
+    /// <summary>engine.yaml <c>tenants:</c>: the <c>tenant</c> label of the promotions metric.</summary>
+    public Tenancy.TenantDirectory Tenants { get; set; } = Tenancy.TenantDirectory.Empty;
+
     /// <summary>
     /// The board: per pipeline (those the actor may act on; auditors and the security team see
     /// all) which version is in which stage and what it waits for.

@@ -47,6 +47,7 @@ public sealed partial class PromotionStep(EngineSettings settings, ILogger log)
                 evidence[$"{repo}.copy"] = string.Create(CultureInfo.InvariantCulture,
                     $"{result.Manifests} manifests, blobs mounted {result.BlobsMounted}, uploaded {result.BlobsUploaded} ({result.BytesUploaded} bytes), present {result.BlobsSkipped}, referrers {result.Referrers.Count}");
                 evidence[$"{repo}.source"] = image.Reference;
+                foreach (var (key, value) in Metering.StorageEvidence.For(repo, result.Stored)) evidence[key] = value;
             }
 
             // Tags move only when every image is complete in the target.

@@ -17,20 +17,21 @@ public sealed class MeteredStep<TIn, TOut>(IIntakeStep<TIn, TOut> inner, bool is
     public async Task<StepResult<TOut>> RunAsync(DeliveryContext context, TIn input, StepEvidence found, CancellationToken ct)
     {
         var pipeline = context.Definition.Name;
+        var tenant = EngineMetrics.TenantOf(context.Settings.Tenants, pipeline);
         var started = Stopwatch.GetTimestamp();
         try
         {
             var result = await inner.RunAsync(context, input, found, ct).ConfigureAwait(false);
-            EngineMetrics.StageFinished(pipeline, Name, "passed", Stopwatch.GetElapsedTime(started));
-            if (isLast) EngineMetrics.DeliveryDecided(pipeline, "accepted", Name);
+            EngineMetrics.StageFinished(tenant, pipeline, Name, "passed", Stopwatch.GetElapsedTime(started));
+            if (isLast) EngineMetrics.DeliveryDecided(tenant, pipeline, "accepted", Name);
             return result;
         }
         catch (Exception e)
         {
-            EngineMetrics.StageFinished(pipeline, Name, "failed", Stopwatch.GetElapsedTime(started));
+            EngineMetrics.StageFinished(tenant, pipeline, Name, "failed", Stopwatch.GetElapsedTime(started));
             var verdict = e is OperationCanceledException && ct.IsCancellationRequested ? "interrupted"
                 : FailureClass.Classify(e) == FailureKind.Infrastructure ? "pending" : "rejected";
-            EngineMetrics.DeliveryDecided(pipeline, verdict, Name);
+            EngineMetrics.DeliveryDecided(tenant, pipeline, verdict, Name);
             throw;
         }
     }

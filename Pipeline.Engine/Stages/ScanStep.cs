@@ -32,7 +32,8 @@ public sealed class ScanStep : IIntakeStep<Verified, Scanned>
         var (policy, profile) = LoadPolicy(context.Settings.PipelinesDir, context.Definition.Scan);
         using var pool = CreatePool(context.Settings.Clamd, context.Time);
         var verdict = await new PolicyScanner(pool, context.Settings.Clamd.Limits, context.Time).ScanAsync(context.TreeDir, files, policy, profile, ct).ConfigureAwait(false);
-        Observability.EngineMetrics.Scanned(context.Definition.Name, verdict.Files.Count(f => f.Sha256 is not null), verdict.Files.Where(f => f.Sha256 is not null).Sum(f => f.Size));
+        Observability.EngineMetrics.Scanned(Observability.EngineMetrics.TenantOf(context.Settings.Tenants, context.Definition.Name), context.Definition.Name,
+            verdict.Files.Count(f => f.Sha256 is not null), verdict.Files.Where(f => f.Sha256 is not null).Sum(f => f.Size));
 
         // The scanned digest must match what verify checked: the same bytes were judged.
         var expected = checksums.Files.ToDictionary(f => f.Path, f => f.Sha256, StringComparer.Ordinal);
@@ -84,6 +85,7 @@ public sealed class ScanStep : IIntakeStep<Verified, Scanned>
         evidence["decision"] = verdict.Decision.ToString().ToLowerInvariant();
         evidence["filesScanned"] = verdict.Files.Count(f => f.Sha256 is not null).ToString(CultureInfo.InvariantCulture);
         evidence["filesTotal"] = verdict.Files.Count.ToString(CultureInfo.InvariantCulture);
+        evidence["bytesScanned"] = verdict.Files.Where(f => f.Sha256 is not null).Sum(f => f.Size).ToString(CultureInfo.InvariantCulture);
         var findings = verdict.Findings.ToList();
         evidence["findingCount"] = findings.Count.ToString(CultureInfo.InvariantCulture);
         evidence["findings"] = JsonSerializer.Serialize(findings.Select(f => new

@@ -78,7 +78,9 @@ public static class ImageCopier
         }
         var root = plan.Nodes.Single(n => n.Digest == digest);
         progress?.Report(new ImageCopyProgress("done", null, total, total));
-        return new ImageCopyResult(digest, root.MediaType, plan.Nodes.Count, mounted, uploaded, skipped, bytesUploaded, referrers);
+        var stored = plan.Nodes.Select(n => new StoredObject(n.Digest, n.Bytes.LongLength))
+            .Concat(blobs.Select(b => new StoredObject(b.Digest, b.Size))).DistinctBy(o => o.Digest).ToList();
+        return new ImageCopyResult(digest, root.MediaType, plan.Nodes.Count, mounted, uploaded, skipped, bytesUploaded, referrers) { Stored = stored };
     }
 
     /// <summary>

@@ -38,4 +38,14 @@ public sealed record ImageCopyProgress(string Phase, Digest? Blob, long BytesDon
 /// <param name="BytesUploaded">Blob bytes sent to the target.</param>
 /// <param name="Referrers">Digests of the referrer manifests copied (SBOMs, attestations, recursively).</param>
 public sealed record ImageCopyResult(Digest Digest, string MediaType, int Manifests, int BlobsMounted, int BlobsUploaded, int BlobsSkipped,
-    long BytesUploaded, IReadOnlyList<Digest> Referrers);
+    long BytesUploaded, IReadOnlyList<Digest> Referrers)
+{
+    /// <summary>
+    /// Everything the image occupies in the target, each once: every manifest and index (the root, its children,
+    /// the referrers') and every distinct blob, by digest and size, whether it was uploaded, mounted or already there.
+    /// </summary>
+    public IReadOnlyList<StoredObject> Stored { get; init; } = [];
+}
+
+/// <summary>One content-addressed object (manifest or blob) and its size in bytes.</summary>
+public sealed record StoredObject(Digest Digest, long Size);

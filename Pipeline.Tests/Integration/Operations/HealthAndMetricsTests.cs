@@ -60,6 +60,7 @@ public class HealthAndMetricsTests : DeliveryFixture
         Assert.That(response.Content.Headers.ContentType?.MediaType, Does.StartWith("text/plain").Or.StartWith("application/openmetrics-text"));
         var p = $"pipeline=\"{s.Name}\"";
         Assert.That(Sample(body, "pipeline_deliveries_total", p, "verdict=\"accepted\"", "stage=\"push\""), Is.EqualTo(1));
+        Assert.That(Sample(body, "pipeline_deliveries_total", p, "tenant=\"\"", "verdict=\"accepted\""), Is.EqualTo(1), "no tenants configured: tenant=\"\"");
         Assert.That(Sample(body, "pipeline_deliveries_total", p, "verdict=\"rejected\"", $"stage=\"{rejectedAt}\""), Is.EqualTo(1));
         foreach (var stage in new[] { "fetch", "verify", "scan", "publish", "build", "push" })
             Assert.That(Sample(body, "pipeline_stage_duration_seconds_count", p, $"stage=\"{stage}\"", "outcome=\"passed\""), Is.GreaterThanOrEqualTo(1), stage);
