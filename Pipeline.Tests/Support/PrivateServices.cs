@@ -135,19 +135,7 @@ public sealed class LoggingClamd : ThrowAwayProcess
             """);
         File.Delete(Path.Combine(_dir, "clamd.sock"));
         Launch(line => OnLine?.Invoke(line), "/usr/sbin/clamd", "-c", ConfigFile);
-        var client = new ClamdClient(ClamdEndpoint.Parse(Endpoint), new ClamdClientOptions { ConnectTimeout = TimeSpan.FromSeconds(1) });
-        await WaitReadyAsync(async () =>
-        {
-            try
-            {
-                await client.PingAsync(CancellationToken.None);
-                return true;
-            }
-            catch (ClamdException)
-            {
-                return false;
-            }
-        }, "clamd");
+        await WaitClamdReadyAsync(Endpoint);
     }
 }
 

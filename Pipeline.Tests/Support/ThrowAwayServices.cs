@@ -65,6 +65,24 @@ public abstract class ThrowAwayProcess : IDisposable
     }
 
     /// <summary>Polls <paramref name="ready"/> until it answers (a service's start-up; not a stand-in for synchronising with the code under test).</summary>
+    /// <summary>Waits until the clamd at <paramref name="endpoint"/> answers PING.</summary>
+    protected Task WaitClamdReadyAsync(string endpoint)
+    {
+        var client = new ClamdClient(ClamdEndpoint.Parse(endpoint), new ClamdClientOptions { ConnectTimeout = TimeSpan.FromSeconds(1) });
+        return WaitReadyAsync(async () =>
+        {
+            try
+            {
+                await client.PingAsync(CancellationToken.None);
+                return true;
+            }
+            catch (ClamdException)
+            {
+                return false;
+            }
+        }, "clamd");
+    }
+
     protected async Task WaitReadyAsync(Func<Task<bool>> ready, string what)
     {
         var until = DateTime.UtcNow.AddSeconds(60);
@@ -117,19 +135,7 @@ public sealed class ThrowAwayClamd : ThrowAwayProcess
 
             """);
         Launch("/usr/sbin/clamd", "-c", conf);
-        var client = new ClamdClient(ClamdEndpoint.Parse(Endpoint), new ClamdClientOptions { ConnectTimeout = TimeSpan.FromSeconds(1) });
-        await WaitReadyAsync(async () =>
-        {
-            try
-            {
-                await client.PingAsync(CancellationToken.None);
-                return true;
-            }
-            catch (ClamdException)
-            {
-                return false;
-            }
-        }, "clamd");
+        await WaitClamdReadyAsync(Endpoint);
     }
 
     public override void Dispose()

@@ -46,7 +46,7 @@ internal static class TenantScopeSetup
         static string Hash(string t) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(t)));
         var tokens = new[] { Anja, Alma, Arne, Bert, Bea, Olga }.ToDictionary(p => p, _ => Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)));
         var auditor = Convert.ToBase64String(RandomNumberGenerator.GetBytes(24));
-        File.WriteAllText(Path.Combine(a.Root, "auditors.sha256"), $"{Hash(auditor)} audit@example\n");
+        File.WriteAllText(Path.Combine(a.Root, "auditors.sha256"), $"{Hash(auditor)} audit@example tenants=*\n");
         string Person(string name, string tenants, string roles) =>
             $"  - name: {name}\n    tenants: [{tenants}]\n    roles: [{roles}]\n    tokenSha256: {Hash(tokens[name])}\n";
         File.WriteAllText(Path.Combine(a.Root, "people.yaml"), "people:\n"

@@ -44,21 +44,27 @@ public class TenantPlacementTests : DeliveryFixture
             approval: {"{"} approvers: 1 {"}"}
         """;
 
-    [Test]
-    public async Task A_sehr_hoch_application_is_deployed_only_into_its_tenants_dedicated_environment_and_the_statement_names_the_rule()
+    /// <summary>An accepted delivery of a land-a application of <paramref name="level"/>, with the stages given.</summary>
+    private async Task<(Scenario S, Guid Id, string Digest)> AcceptedInLandA(string stages, string level)
     {
-        using var env = new GitOpsFixture();
-        var sc = new LifecycleScenario(Harness, Stages(env));
+        var sc = new LifecycleScenario(Harness, stages);
         var s = sc.S;
         File.AppendAllText(s.ConfigPath, $"\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [{s.Name}]\n");
         sc.PeopleIn("land-a");
-        File.AppendAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), "\nschutzbedarf: sehr-hoch\n");
+        File.AppendAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), $"\nschutzbedarf: {level}\n");
         StageDeploymentTests.WriteDeliveryWithDeployment(s);
         s.Publish("v1.0.0");
         var report = (await s.RunAsync()).Deliveries.Single();
         Assert.That(report.Status, Is.EqualTo(Pipeline.Engine.Ledger.DeliveryStatus.Accepted), report.Reason);
-        var id = report.DeliveryId;
-        var digest = report.Images.Single()[(report.Images.Single().IndexOf('@') + 1)..];
+        var image = report.Images.Single();
+        return (s, report.DeliveryId, image[(image.IndexOf('@') + 1)..]);
+    }
+
+    [Test]
+    public async Task A_sehr_hoch_application_is_deployed_only_into_its_tenants_dedicated_environment_and_the_statement_names_the_rule()
+    {
+        using var env = new GitOpsFixture();
+        var (s, id, digest) = await AcceptedInLandA(Stages(env), "sehr-hoch");
 
         await using var engine = await PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default);
         var lc = engine.Lifecycle;
@@ -95,17 +101,7 @@ public class TenantPlacementTests : DeliveryFixture
     {
         const string sharedUpToHoch = "maxSchutzbedarf: hoch, dedicatedTo: shared";
         using var env = new GitOpsFixture();
-        var sc = new LifecycleScenario(Harness, Stages(env, sharedUpToHoch));
-        var s = sc.S;
-        File.AppendAllText(s.ConfigPath, $"\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [{s.Name}]\n");
-        sc.PeopleIn("land-a");
-        File.AppendAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), "\nschutzbedarf: hoch\n");
-        StageDeploymentTests.WriteDeliveryWithDeployment(s);
-        s.Publish("v1.0.0");
-        var report = (await s.RunAsync()).Deliveries.Single();
-        Assert.That(report.Status, Is.EqualTo(Pipeline.Engine.Ledger.DeliveryStatus.Accepted), report.Reason);
-        var id = report.DeliveryId;
-        var digest = report.Images.Single()[(report.Images.Single().IndexOf('@') + 1)..];
+        var (s, id, digest) = await AcceptedInLandA(Stages(env, sharedUpToHoch), "hoch");
 
         await using (var before = await PipelineEngine.StartAsync(s.ConfigPath, TimeProvider.System, Serilog.Core.Logger.None, default))
             await before.Lifecycle.RequestPromotionAsync(As(before, "sam"), id, "Abnahme", default);

@@ -36,6 +36,7 @@ public class MeteringEndToEndTests : DeliveryFixture
         var sc = new LifecycleScenario(Harness);
         var s = sc.S;
         File.AppendAllText(s.ConfigPath, $"\ntenants:\n  - id: land-a\n    name: Landesamt A\n    pipelines: [{s.Name}]\nmetrics:\n  listen: 127.0.0.1:0\n");
+        sc.PeopleIn("land-a");
         File.AppendAllText(Path.Combine(s.Root, "pipelines", s.Name + ".yaml"), "\nschutzbedarf: normal\n");
         s.WriteGoodDelivery();
         s.Publish("v1.0.0");
