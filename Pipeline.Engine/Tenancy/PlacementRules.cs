@@ -74,5 +74,5 @@ public static class PlacementRules
     }
 
     private static PlacementDecision Refuse(string code, string rule, string why, string fix) =>
-        new(false, code, rule, $"{code}: {why}; {fix}");
+        new(false, code, rule, $"{why}; {fix}");
 }

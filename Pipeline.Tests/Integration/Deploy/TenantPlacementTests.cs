@@ -115,6 +115,7 @@ public class TenantPlacementTests : DeliveryFixture
         var lc = engine.Lifecycle;
         var outcome = await lc.ApproveAsync(As(engine, "anna"), new ApprovalInput(id, "Abnahme", [digest], "ok", null, null), default);
         Assert.That(outcome.PromotionError, Does.StartWith(TenancyErrors.SchutzbedarfTooHigh + ":").And.Contain("Abnahme"));
+        Assert.That(outcome.PromotionError!.Split(TenancyErrors.SchutzbedarfTooHigh).Length, Is.EqualTo(2), "the code is named once, not repeated inside the message");
         Assert.That(outcome.Delivery.Stage, Is.EqualTo("Vorprüfung"), "the delivery did not enter Abnahme");
         Assert.That(SkopeoFinds($"{Harness.Registry}/abnahme/{s.RegistryRepository}@{digest}"), Is.False, "nothing was copied into the shared stage's registry");
         Assert.That(Directory.Exists(Path.Combine(env.Clone(), "abnahme")), Is.False, "nothing was deployed into the shared environment");
