@@ -564,6 +564,20 @@ if [[ $(tail -n +2 "$DEMO/placements.tsv" | cut -f1-5) != "$expected" ]]; then
   exit 1
 fi
 
+say "Metering: this month's report per tenant and application ('pipeline report', read-only)"
+P report --month "$(date -u +%Y-%m)" --format json --out "$DEMO/metering.json" 2>>"$DEMO/report.log"
+P report --month "$(date -u +%Y-%m)" --format csv --out "$DEMO/metering.csv" 2>>"$DEMO/report.log"
+jq -r --arg a "$NAME" --arg b "$NAME_B" '.rows[] | select(.pipeline == $a or .pipeline == $b)
+  | "\(.tenant)\t\(.pipeline)\t\(.deliveries.accepted)\t\(.scan.bytes)\t\(.promotions.total)\t\(.storage.bytes)\t\(.toFinalStage.deliveries)"' "$DEMO/metering.json" \
+  | { printf 'tenant\tapplication\taccepted\tbytes scanned\tpromotions\tstorage bytes\treached last stage\n'; cat; } | tee "$DEMO/metering.tsv" | column -t -s $'\t'
+echo "(the whole report: $DEMO/metering.csv and $DEMO/metering.json)"
+# land-a's application: accepted once, promoted into all four stages, reached Produktion; land-b's: accepted, only Vorprüfung.
+if ! grep -qP "^land-a\t$NAME\t1\t[1-9][0-9]*\t4\t[1-9][0-9]*\t1$" "$DEMO/metering.tsv" \
+   || ! grep -qP "^land-b\t$NAME_B\t1\t[1-9][0-9]*\t1\t[1-9][0-9]*\t0$" "$DEMO/metering.tsv"; then
+  echo "demo: FAILED: the metering report does not show what the demo did (see $DEMO/metering.json)" >&2
+  exit 1
+fi
+
 say "Two tenants, two Schutzbedarf levels"
 echo "land-a (Landesamt A)  $NAME    normal     shared Vorprüfung, Abnahme, Schulung, Produktion: in Produktion"
 echo "land-b (Landesamt B)  $NAME_B  sehr-hoch  Vorprüfung dedicated to land-b: verified; shared Abnahme: refused"
