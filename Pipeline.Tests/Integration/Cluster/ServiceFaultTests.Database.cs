@@ -31,14 +31,7 @@ public partial class ServiceFaultTests
         using (var registry = new Pipeline.Registry.Distribution.RegistryClient(new Pipeline.Registry.Distribution.RegistryEndpoint(new Uri("http://" + _registry.HostPort))))
             Assert.That(async () => await registry.GetManifestAsync(f.S.RegistryRepository, f.Tag), Throws.Exception, "nothing pushed to the registry");
 
-        var (code, log) = await f.PassAsync("b");
-        Assert.That(code, Is.EqualTo(0), log);
-        Assert.That(log, Does.Contain("ACCEPTED attempt 2"));
-        await AssertRetriedAfterInterruptionAsync(f, cut.Id);
-        // Node a, started again, removes the work folder it left (node b cannot reach its disk).
-        (code, log) = await f.PassAsync("a");
-        Assert.That(code, Is.EqualTo(0), log);
-        await f.AssertExactlyOnceAsync();
+        await NodeBAcceptsTheRetryAndNodeACleansUpAsync(f, cut.Id);
     }
 
     [Test]
@@ -96,13 +89,7 @@ public partial class ServiceFaultTests
         Assert.That(cut.Status, Is.EqualTo(DeliveryStatus.Running));
         Assert.That((await ledger.ReadAsync(cut.Id, default)).Select(e => e.Record.Stage), Is.EqualTo(new[] { "fetch", "verify", "scan", "publish", "build" }));
 
-        var (code, log) = await f.PassAsync("b");
-        Assert.That(code, Is.EqualTo(0), log);
-        Assert.That(log, Does.Contain("ACCEPTED attempt 2"));
-        await AssertRetriedAfterInterruptionAsync(f, cut.Id);
-        (code, log) = await f.PassAsync("a");
-        Assert.That(code, Is.EqualTo(0), log);
-        await f.AssertExactlyOnceAsync();
+        await NodeBAcceptsTheRetryAndNodeACleansUpAsync(f, cut.Id);
     }
 
     [Test]
@@ -134,6 +121,21 @@ public partial class ServiceFaultTests
             if (DateTime.UtcNow > deadline) Assert.Fail($"not within 60 s: {what}\n" + string.Join("\n---\n", logs.Select(l => l.Log)));
             await Task.Delay(100);
         }
+    }
+
+    /// <summary>
+    /// Node b retries the cut-off delivery and accepts attempt 2; node a, started again, removes the work folder
+    /// it left (node b cannot reach its disk); then everything exists exactly once.
+    /// </summary>
+    private static async Task NodeBAcceptsTheRetryAndNodeACleansUpAsync(FaultScenario f, Guid cut)
+    {
+        var (code, log) = await f.PassAsync("b");
+        Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("ACCEPTED attempt 2"));
+        await AssertRetriedAfterInterruptionAsync(f, cut);
+        (code, log) = await f.PassAsync("a");
+        Assert.That(code, Is.EqualTo(0), log);
+        await f.AssertExactlyOnceAsync();
     }
 
     /// <summary>The cut-off attempt is recorded as interrupted and retried; the second attempt is accepted.</summary>
