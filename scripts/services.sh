@@ -27,7 +27,7 @@ readonly PG_BIN=/usr/lib/postgresql/15/bin
 
 APT_PACKAGES=(docker-registry skopeo umoci clamav-daemon clamav clamdscan clamav-testfiles
   apache2-utils gnupg nginx fcgiwrap netcat-openbsd jq zip p7zip-full busybox-static git
-  openssh-client curl systemd)
+  openssh-client curl systemd bsdextrautils)
 
 log() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
