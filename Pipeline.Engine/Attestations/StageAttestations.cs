@@ -63,16 +63,23 @@ public static class StageAttestations
     /// </summary>
     public static InTotoStatement ForOutcome(DeliveryContext ctx, string stage, string? signer, StageOutcome outcome, DateTimeOffset finishedOn)
     {
+        var subjects = SubjectsOf(outcome.OutputDigest);
+        var materials = new List<ResourceDescriptor>();
+        if (ResourceDescriptor.FromDigest(null, outcome.InputDigest) is { } input) materials.Add(input);
+        return Statement(ctx, stage, signer, subjects, materials, outcome.Evidence, null, null, finishedOn);
+    }
+
+    /// <summary>Output digests (<c>name@digest</c> or bare digests, space-separated) as subjects.</summary>
+    private static List<ResourceDescriptor> SubjectsOf(string? digests)
+    {
         var subjects = new List<ResourceDescriptor>();
-        foreach (var d in (outcome.OutputDigest ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var d in (digests ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
             var at = d.IndexOf('@');
             if (ResourceDescriptor.FromDigest(at > 0 ? d : null, at > 0 ? d[(at + 1)..] : d) is { } r) subjects.Add(r);
         }
 
-        var materials = new List<ResourceDescriptor>();
-        if (ResourceDescriptor.FromDigest(null, outcome.InputDigest) is { } input) materials.Add(input);
-        return Statement(ctx, stage, signer, subjects, materials, outcome.Evidence, null, null, finishedOn);
+        return subjects;
     }
 
     /// <summary>
@@ -81,13 +88,7 @@ public static class StageAttestations
     /// </summary>
     public static InTotoStatement FromRecord(Ledger.StageRecord r, DateTimeOffset finishedOn)
     {
-        var subjects = new List<ResourceDescriptor>();
-        foreach (var d in (r.OutputDigest ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var at = d.IndexOf('@');
-            if (ResourceDescriptor.FromDigest(at > 0 ? d : null, at > 0 ? d[(at + 1)..] : d) is { } x) subjects.Add(x);
-        }
-
+        var subjects = SubjectsOf(r.OutputDigest);
         if (subjects.Count == 0) subjects.Add(ResourceDescriptor.Of("delivery", "uuid", r.DeliveryId.ToString("D")));
         var materials = new JsonArray();
         if (ResourceDescriptor.FromDigest(null, r.InputDigest) is { } input) materials.Add(input.ToJson());
