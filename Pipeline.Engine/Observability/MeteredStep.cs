@@ -50,6 +50,6 @@ public static class MeteredSteps
         new MeteredStep<Fetched, Verified>(s.Verify, false),
         new MeteredStep<Verified, Scanned>(s.Scan, false),
         new MeteredStep<Scanned, Published>(s.Publish, false),
-        new MeteredStep<Published, Built>(s.Build, false),
-        new MeteredStep<Built, Pushed>(s.Push, true));
+        new MeteredStep<BuildInput, Built>(s.Build, false),
+        new MeteredStep<PushInput, Pushed>(s.Push, true));
 }

@@ -29,6 +29,15 @@ public sealed partial class DeliveryRunner
         /// <summary>The outcome is recorded (a failure, or every step passed): a cancellation changes nothing any more.</summary>
         public bool Decided { get; set; }
 
+        /// <summary>The image work running ahead of the build and push steps, once verify has passed.</summary>
+        public ImageAhead? Ahead { get; set; }
+
+        /// <summary>Cancels the work ahead and waits for it: before the delivery's folder is quarantined or removed.</summary>
+        public async Task StopAheadAsync()
+        {
+            if (Ahead is { } ahead) await ahead.DisposeAsync().ConfigureAwait(false);
+        }
+
         /// <summary>Set when a step failed: the rejected or pending delivery.</summary>
         public DeliveryReport? Report { get; set; }
 
@@ -98,6 +107,7 @@ public sealed partial class DeliveryRunner
         if (result is not null) return result.Output;
 
         run.Decided = true;
+        await run.StopAheadAsync().ConfigureAwait(false);
         run.Report = kind == FailureKind.Infrastructure
             ? await PendAsync(run, step.Name, failCode!, failMessage!).ConfigureAwait(false)
             : await RejectAsync(run, step.Name, failCode!, failMessage!).ConfigureAwait(false);
@@ -137,6 +147,7 @@ public sealed partial class DeliveryRunner
     {
         const string code = "ENG-CANCELLED", reason = "the run was cancelled (engine shutting down); the next pass retries this delivery";
         var (context, dlog, stage) = (run.Context, run.Log, run.Stage);
+        await run.StopAheadAsync().ConfigureAwait(false);
         var evidence = new Dictionary<string, string>(StringComparer.Ordinal) { ["failedCheck"] = code, ["failureKind"] = "infrastructure" };
         var record = new StageRecord(context.DeliveryId, context.Definition.Name, stage, Verdict.Failed, code, reason, null, null, evidence);
         await run.Lock.EnsureHeldAsync(CancellationToken.None).ConfigureAwait(false);

@@ -12,21 +12,23 @@ namespace Pipeline.Engine.Stages;
 /// index) and its new layers; resolved dependencies the bases, the commit, the checksum manifest
 /// and the scan verdict.
 /// </summary>
-public sealed class BuildStep : IIntakeStep<Published, Built>
+public sealed class BuildStep : IIntakeStep<BuildInput, Built>
 {
     public string Name => "build";
 
-    public async Task<StepResult<Built>> RunAsync(DeliveryContext context, Published input, StepEvidence found, CancellationToken ct)
+    public async Task<StepResult<Built>> RunAsync(DeliveryContext context, BuildInput input, StepEvidence found, CancellationToken ct)
     {
-        var tag = input.Tag;
-        var definition = context.Definition;
-        var fetched = input.Verified.Fetched;
-        var buildInputs = new DeliveryBuildInputs(
-            context.TreeDir, input.Verified.Delivery, definition.Name, definition.Supplier, definition.Images.RepositoryPrefix,
-            tag.Name, tag.CommitId, fetched.TagTime, PublishStep.InternalRepositoryUrl(context).ToString(),
-            Path.Combine(context.Settings.WorkDir, "blobs"));
-        using var client = RegistryClients.Create(context.Settings);
-        var builds = await DeliveryImageBuilder.BuildAsync(buildInputs, client, ct).ConfigureAwait(false);
+        var buildInputs = Inputs(context, input.Verified);
+        IReadOnlyList<DeliveryImageBuild> builds;
+        if (input.Ahead is { } ahead)
+        {
+            builds = await ahead.BuildsAsync(input.Verified, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            using var client = RegistryClients.Create(context.Settings);
+            builds = await DeliveryImageBuilder.BuildAsync(buildInputs, client, ct).ConfigureAwait(false);
+        }
 
         var images = new List<BuiltDeliveryImage>();
         var evidence = StageOutcome.NewEvidence();
@@ -35,7 +37,7 @@ public sealed class BuildStep : IIntakeStep<Published, Built>
             foreach (var p in build.Platforms)
             {
                 // Single platform: the manifest goes under the tag. Several: each by digest, the index under the tag.
-                var reference = build.Index is null ? tag.Name : p.Image.ManifestDigest.ToString();
+                var reference = build.Index is null ? input.Tag.Name : p.Image.ManifestDigest.ToString();
                 images.Add(new BuiltDeliveryImage(build.Platforms.Count == 1 ? build.Name : $"{build.Name}[{p.Platform}]",
                     build.Repository, reference, p.Image, buildInputs.StoreDir) { BaseRepository = build.BaseRepository });
                 var key = build.Platforms.Count == 1 ? build.Name : $"{build.Name}.{p.Platform}";
@@ -50,10 +52,20 @@ public sealed class BuildStep : IIntakeStep<Published, Built>
         var output = builds.Count == 1
             ? builds[0].Digest.ToString()
             : Digest.Compute(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", builds.Select(b => $"{b.Name} {b.Digest}")))).ToString();
-        return new StepResult<Built>(new Built(input, images, builds), new StageOutcome(input.Verified.Checksums.ManifestDigest, output, evidence));
+        return new StepResult<Built>(new Built(input.Published, images, builds), new StageOutcome(input.Verified.Checksums.ManifestDigest, output, evidence));
     }
 
-    public InTotoStatement Attest(DeliveryContext context, Published input, StepResult<Built> result, DateTimeOffset finishedOn)
+    /// <summary>What the build of a verified delivery takes: its files, <c>delivery.yaml</c>, the tag and the pipeline's settings.</summary>
+    public static DeliveryBuildInputs Inputs(DeliveryContext context, Verified verified)
+    {
+        var (tag, definition) = (verified.Tag, context.Definition);
+        return new DeliveryBuildInputs(
+            context.TreeDir, verified.Delivery, definition.Name, definition.Supplier, definition.Images.RepositoryPrefix,
+            tag.Name, tag.CommitId, verified.Fetched.TagTime, PublishStep.InternalRepositoryUrl(context).ToString(),
+            Path.Combine(context.Settings.WorkDir, "blobs"));
+    }
+
+    public InTotoStatement Attest(DeliveryContext context, BuildInput input, StepResult<Built> result, DateTimeOffset finishedOn)
     {
         var subjects = new List<ResourceDescriptor>();
         // A multi-platform image is tagged, and its attestations attached, as the index: it is a subject too.
@@ -67,11 +79,11 @@ public sealed class BuildStep : IIntakeStep<Published, Built>
                 subjects.Add(ResourceDescriptor.Of($"{image.Name}/layer", "sha256", StageAttestations.Hex(layer.Descriptor.Digest.ToString())));
         }
 
-        return StageAttestations.Provenance(context, input.Verified.Signer, subjects, Materials(context, input), result.Outcome, finishedOn);
+        return StageAttestations.Provenance(context, input.Verified.Signer, subjects, Materials(context, input.Published), result.Outcome, finishedOn);
     }
 
-    public InTotoStatement AttestFailure(DeliveryContext context, Published input, StepFailure failure, DateTimeOffset finishedOn) =>
-        StageAttestations.Failed(context, Name, failure, [], Materials(context, input), finishedOn);
+    public InTotoStatement AttestFailure(DeliveryContext context, BuildInput input, StepFailure failure, DateTimeOffset finishedOn) =>
+        StageAttestations.Failed(context, Name, failure, [], Materials(context, input.Published), finishedOn);
 
     /// <summary>The approved bases by digest, the commit (with the supplier's URL), the checksum manifest and the scan verdict.</summary>
     private static List<ResourceDescriptor> Materials(DeliveryContext context, Published input)

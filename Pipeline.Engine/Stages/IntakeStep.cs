@@ -74,8 +74,8 @@ public sealed record IntakeSteps(
     IIntakeStep<Fetched, Verified> Verify,
     IIntakeStep<Verified, Scanned> Scan,
     IIntakeStep<Scanned, Published> Publish,
-    IIntakeStep<Published, Built> Build,
-    IIntakeStep<Built, Pushed> Push)
+    IIntakeStep<BuildInput, Built> Build,
+    IIntakeStep<PushInput, Pushed> Push)
 {
     /// <summary>The names in order, as recorded in the ledger.</summary>
     public IReadOnlyList<string> Names => [Fetch.Name, Verify.Name, Scan.Name, Publish.Name, Build.Name, Push.Name];

@@ -2,6 +2,7 @@ using System.Globalization;
 using Pipeline.Engine.Attestations;
 using Pipeline.Engine.Sbom;
 using Pipeline.Registry.Layers;
+using Pipeline.Registry.Distribution;
 
 namespace Pipeline.Engine.Stages;
 
@@ -11,11 +12,11 @@ namespace Pipeline.Engine.Stages;
 /// SPDX SBOM as an OCI 1.1 referrer (tag-schema fallback where the registry has no referrers API).
 /// Statement: subjects the pushed references (those pushed before a failure); materials the built images.
 /// </summary>
-public sealed class PushStep : IIntakeStep<Built, Pushed>
+public sealed class PushStep : IIntakeStep<PushInput, Pushed>
 {
     public string Name => "push";
 
-    public async Task<StepResult<Pushed>> RunAsync(DeliveryContext context, Built input, StepEvidence found, CancellationToken ct)
+    public async Task<StepResult<Pushed>> RunAsync(DeliveryContext context, PushInput input, StepEvidence found, CancellationToken ct)
     {
         if (input.Images.Count == 0) throw new PipelineException("ENG-STAGE-ORDER", "push needs the build stage first");
         using var client = RegistryClients.Create(context.Settings);
@@ -25,8 +26,12 @@ public sealed class PushStep : IIntakeStep<Built, Pushed>
         var evidence = StageOutcome.NewEvidence();
         foreach (var image in input.Images)
         {
-            var result = await client.PushImageAsync(image.Repository, image.Tag, image.Image, new BlobStore(image.BlobStoreDir), image.BaseRepository, ct).ConfigureAwait(false);
-            evidence[$"{image.Name}.blobs"] = string.Create(CultureInfo.InvariantCulture, $"uploaded {result.BlobsUploaded}, present {result.BlobsSkipped}, mounted {result.BlobsMounted}");
+            // The blobs (uploaded beside the publish when the runner started that), then the manifest under the tag.
+            var blobs = input.Ahead is { } ahead
+                ? await ahead.BlobsAsync(image, ct).ConfigureAwait(false)
+                : await client.PushImageBlobsAsync(image.Repository, image.Image, new BlobStore(image.BlobStoreDir), image.BaseRepository, ct).ConfigureAwait(false);
+            await client.PushImageManifestAsync(image.Repository, image.Tag, image.Image, ct).ConfigureAwait(false);
+            evidence[$"{image.Name}.blobs"] = string.Create(CultureInfo.InvariantCulture, $"uploaded {blobs.Uploaded}, present {blobs.Skipped}, mounted {blobs.Mounted}");
         }
 
         var created = input.Verified.Fetched.TagTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
@@ -55,13 +60,13 @@ public sealed class PushStep : IIntakeStep<Built, Pushed>
         }
 
         var inputDigest = input.Images.Count == 1 ? input.Images[0].Image.ManifestDigest.ToString() : null;
-        return new StepResult<Pushed>(new Pushed(input, pushed), new StageOutcome(inputDigest, string.Join(" ", pushed), evidence));
+        return new StepResult<Pushed>(new Pushed(input.Built, pushed), new StageOutcome(inputDigest, string.Join(" ", pushed), evidence));
     }
 
-    public InTotoStatement Attest(DeliveryContext context, Built input, StepResult<Pushed> result, DateTimeOffset finishedOn) =>
+    public InTotoStatement Attest(DeliveryContext context, PushInput input, StepResult<Pushed> result, DateTimeOffset finishedOn) =>
         StageAttestations.Passed(context, Name, input.Verified.Signer, result.Output.References.Select(Subject).OfType<ResourceDescriptor>(), Materials(input), result.Outcome, finishedOn);
 
-    public InTotoStatement AttestFailure(DeliveryContext context, Built input, StepFailure failure, DateTimeOffset finishedOn) =>
+    public InTotoStatement AttestFailure(DeliveryContext context, PushInput input, StepFailure failure, DateTimeOffset finishedOn) =>
         StageAttestations.Failed(context, Name, failure, [], Materials(input), finishedOn);
 
     /// <summary>A pushed <c>registry/repository@sha256:…</c> reference as a subject.</summary>
@@ -71,6 +76,6 @@ public sealed class PushStep : IIntakeStep<Built, Pushed>
         return at > 0 ? ResourceDescriptor.Of(reference, "sha256", StageAttestations.Hex(reference[(at + 1)..])) : null;
     }
 
-    private static IEnumerable<ResourceDescriptor> Materials(Built input) =>
+    private static IEnumerable<ResourceDescriptor> Materials(PushInput input) =>
         input.Images.Select(image => ResourceDescriptor.Of($"{image.Repository}:{image.Tag}", "sha256", StageAttestations.Hex(image.Image.ManifestDigest.ToString())));
 }

@@ -34,11 +34,33 @@ public sealed record Published(Scanned Scanned, Uri Repository)
     public AnnotatedTag Tag => Scanned.Tag;
 }
 
+/// <summary>
+/// Build's input: the published delivery, and the image work the runner started ahead of the step
+/// (<see cref="ImageAhead"/>; without it the step builds in place).
+/// </summary>
+public sealed record BuildInput(Published Published, ImageAhead? Ahead = null)
+{
+    public Verified Verified => Published.Verified;
+    public AnnotatedTag Tag => Published.Tag;
+}
+
 /// <summary>Build's output: the images built (per platform), with their indexes and SBOMs; nothing pushed yet.</summary>
 public sealed record Built(Published Published, IReadOnlyList<BuiltDeliveryImage> Images, IReadOnlyList<DeliveryImageBuild> Builds)
 {
     public Verified Verified => Published.Verified;
     public AnnotatedTag Tag => Published.Tag;
+}
+
+/// <summary>
+/// Push's input: the built images, and the blob uploads the runner started beside the publish
+/// (<see cref="ImageAhead"/>; without them the step uploads in place).
+/// </summary>
+public sealed record PushInput(Built Built, ImageAhead? Ahead = null)
+{
+    public Verified Verified => Built.Verified;
+    public AnnotatedTag Tag => Built.Tag;
+    public IReadOnlyList<BuiltDeliveryImage> Images => Built.Images;
+    public IReadOnlyList<DeliveryImageBuild> Builds => Built.Builds;
 }
 
 /// <summary>Push's output: <c>registry/repository@sha256:…</c> of every pushed image (or index).</summary>

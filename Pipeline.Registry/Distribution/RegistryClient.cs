@@ -15,6 +15,9 @@ public sealed record ManifestResponse(byte[] Bytes, string MediaType, Digest Dig
 /// <summary>What <see cref="RegistryClient.PushImageAsync"/> did.</summary>
 public sealed record PushResult(Digest ManifestDigest, int BlobsUploaded, int BlobsSkipped, int BlobsMounted);
 
+/// <summary>What <see cref="RegistryClient.PushImageBlobsAsync"/> did with an image's blobs.</summary>
+public sealed record BlobPushCounts(int Uploaded, int Skipped, int Mounted);
+
 /// <summary>
 /// A client for the OCI distribution API (plain http or https with an optional operator CA bundle;
 /// anonymous, Basic, or Bearer tokens through the <c>WWW-Authenticate</c> challenge flow; retries

@@ -45,8 +45,8 @@ public class StatementSchemaTests
         "verify" => new VerifyStep().Attest(c.Ctx, c.Fetched, Result(c.Verified), TagTime),
         "scan" => new ScanStep().Attest(c.Ctx, c.Verified, Result(c.Scanned), TagTime),
         "publish" => new PublishStep().Attest(c.Ctx, c.Scanned, Result(c.Published), TagTime),
-        "build" => new BuildStep().Attest(c.Ctx, c.Published, Result(c.Built), TagTime),
-        "push" => new PushStep().Attest(c.Ctx, c.Built, Result(c.Pushed), TagTime),
+        "build" => new BuildStep().Attest(c.Ctx, new BuildInput(c.Published), Result(c.Built), TagTime),
+        "push" => new PushStep().Attest(c.Ctx, new PushInput(c.Built), Result(c.Pushed), TagTime),
         _ => StageAttestations.ForOutcome(c.Ctx, stage, Signer, Outcome("sha256:" + new string('6', 64), "sha256:" + new string('7', 64)), TagTime),
     };
 
@@ -57,8 +57,8 @@ public class StatementSchemaTests
         "verify" => new VerifyStep().AttestFailure(c.Ctx, c.Fetched, f, TagTime),
         "scan" => new ScanStep().AttestFailure(c.Ctx, c.Verified, f, TagTime),
         "publish" => new PublishStep().AttestFailure(c.Ctx, c.Scanned, f, TagTime),
-        "build" => new BuildStep().AttestFailure(c.Ctx, c.Published, f, TagTime),
-        "push" => new PushStep().AttestFailure(c.Ctx, c.Built, f, TagTime),
+        "build" => new BuildStep().AttestFailure(c.Ctx, new BuildInput(c.Published), f, TagTime),
+        "push" => new PushStep().AttestFailure(c.Ctx, new PushInput(c.Built), f, TagTime),
         _ => throw new ArgumentException(stage),
     };
 

@@ -96,7 +96,7 @@ public class StepStatementTests
         Assert.That(Signer(publish), Is.EqualTo(IntakeChain.Signer), "later steps carry verify's signer from their input");
 
         var image = _c.Built.Images.Single().Image;
-        var build = new BuildStep().Attest(_c.Ctx, _c.Published, Result(_c.Built), At);
+        var build = new BuildStep().Attest(_c.Ctx, new BuildInput(_c.Published), Result(_c.Built), At);
         Assert.That(build.PredicateType, Is.EqualTo(PredicateTypes.SlsaProvenance));
         Assert.That(Names(build.Subjects)[0], Is.EqualTo($"apps/demo/app:v1.0.0=sha256:{image.ManifestDigest.Hex}"));
         Assert.That(Names(build.Subjects).Skip(1), Is.EqualTo(image.NewLayers.Select(l => $"app/layer=sha256:{l.Descriptor.Digest.Hex}")));
@@ -104,14 +104,14 @@ public class StepStatementTests
         {
             $"base/os=sha256:{new string('3', 64)}", $"v1.0.0^{{commit}}=gitCommit:{IntakeChain.CommitId}", $"SHA256SUMS=sha256:{new string('0', 64)}", verdict,
         }));
-        Assert.That(Materials(new BuildStep().AttestFailure(_c.Ctx, _c.Published, Failure(), At)), Is.EqualTo(Materials(build)), "a failed build names what it built from");
+        Assert.That(Materials(new BuildStep().AttestFailure(_c.Ctx, new BuildInput(_c.Published), Failure(), At)), Is.EqualTo(Materials(build)), "a failed build names what it built from");
 
-        var push = new PushStep().Attest(_c.Ctx, _c.Built, Result(_c.Pushed), At);
+        var push = new PushStep().Attest(_c.Ctx, new PushInput(_c.Built), Result(_c.Pushed), At);
         var reference = _c.Pushed.References.Single();
         Assert.That(Names(push.Subjects), Is.EqualTo(new[] { $"{reference}=sha256:{image.ManifestDigest.Hex}" }));
         Assert.That(Materials(push), Is.EqualTo(new[] { $"apps/demo/app:v1.0.0=sha256:{image.ManifestDigest.Hex}" }));
         var partial = ResourceDescriptor.Of(reference, "sha256", image.ManifestDigest.Hex);
-        Assert.That(Names(new PushStep().AttestFailure(_c.Ctx, _c.Built, Failure([partial]), At).Subjects), Is.EqualTo(Names([partial])),
+        Assert.That(Names(new PushStep().AttestFailure(_c.Ctx, new PushInput(_c.Built), Failure([partial]), At).Subjects), Is.EqualTo(Names([partial])),
             "a push failing after one image names the image it pushed");
     }
 

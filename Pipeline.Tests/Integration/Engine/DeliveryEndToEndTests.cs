@@ -246,6 +246,10 @@ public class DeliveryEndToEndTests : DeliveryFixture
         if (!imageAlreadyPushed)
         {
             Assert.That(await RegistryHasRepository(s.RegistryRepository), Is.False, "a rejected delivery pushes nothing to the registry");
+            // The images are built while the scan runs: whatever was built before the verdict stays on this machine.
+            var local = Path.Combine(s.Root, "work", "blobs", "sha256");
+            var built = Directory.Exists(local) ? Directory.EnumerateFiles(local).Select(f => "sha256:" + Path.GetFileName(f)).ToList() : [];
+            Assert.That(await BlobsInRegistry(s.RegistryRepository, built), Is.Empty, "no layer built ahead of the verdict reaches the registry");
             Assert.That(Shell.Run("git", ["--git-dir", s.InternalBare, "tag"]).Stdout.Trim(), Is.Empty, "a rejected delivery is not published to VCS B");
         }
 
@@ -287,6 +291,19 @@ public class DeliveryEndToEndTests : DeliveryFixture
 
         Assert.That(sboms, Is.EqualTo(1), "one SBOM attached");
         Assert.That(stages, Is.SupersetOf(new[] { "fetch", "verify", "scan", "publish", "build" }), "a statement of each stage before the push is attached");
+    }
+
+    private async Task<List<string>> BlobsInRegistry(string repository, IEnumerable<string> digests)
+    {
+        using var http = new HttpClient();
+        var found = new List<string>();
+        foreach (var digest in digests)
+        {
+            using var r = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"http://{Harness.Registry}/v2/{repository}/blobs/{digest}"));
+            if (r.StatusCode != HttpStatusCode.NotFound) found.Add(digest);
+        }
+
+        return found;
     }
 
     private async Task<bool> RegistryHasRepository(string repository)
