@@ -27,8 +27,12 @@ public sealed class PolicyScanner(ClamdPool pool, ClamdLimits clamdLimits, TimeP
     /// <summary>
     /// Scans <paramref name="relativePaths"/> ('/'-separated, under <paramref name="rootDir"/>). Findings are
     /// results; clamd being unreachable (every endpoint) throws <see cref="ClamdException"/>.
+    /// <paramref name="scannedAhead"/> gives a file's verdict from <see cref="ScanFileAheadAsync"/> when it
+    /// was scanned as soon as it was written (its failure is this scan's); a file it has no verdict for,
+    /// or one whose size changed since, is scanned here.
     /// </summary>
-    public async Task<ScanVerdict> ScanAsync(string rootDir, IReadOnlyList<string> relativePaths, ScanPolicy policy, string profileName, CancellationToken ct)
+    public async Task<ScanVerdict> ScanAsync(string rootDir, IReadOnlyList<string> relativePaths, ScanPolicy policy, string profileName, CancellationToken ct,
+        Func<string, Task<FileVerdict>?>? scannedAhead = null)
     {
         ArgumentNullException.ThrowIfNull(relativePaths);
         ArgumentNullException.ThrowIfNull(policy);
@@ -67,7 +71,10 @@ public sealed class PolicyScanner(ClamdPool pool, ClamdLimits clamdLimits, TimeP
         await Parallel.ForEachAsync(largestFirst, new ParallelOptions { MaxDegreeOfParallelism = pool.Parallelism, CancellationToken = ct },
             async (rel, token) =>
             {
-                var verdict = await ScanFileAsync(root, rel, sizes[rel], policy, profile, now, token).ConfigureAwait(false);
+                var early = scannedAhead?.Invoke(rel) is { } ahead ? await ahead.WaitAsync(token).ConfigureAwait(false) : null;
+                var verdict = early is not null && early.Size == sizes[rel]
+                    ? early
+                    : await ScanFileAsync(root, rel, sizes[rel], policy, profile, now, token).ConfigureAwait(false);
                 results.Add(verdict);
                 FileScanned?.Invoke(verdict);
             })
@@ -76,6 +83,20 @@ public sealed class PolicyScanner(ClamdPool pool, ClamdLimits clamdLimits, TimeP
         var files = results.OrderBy(r => r.Path, StringComparer.Ordinal).ToList();
         foreach (var f in files) decision = Worst(decision, f.Outcome);
         return new ScanVerdict(policy.Name, policy.Version, profile.Name, clamdVersion, decision, files, problems) { ClamdLimits = clamdLimits };
+    }
+
+    /// <summary>
+    /// One file's verdict ahead of <see cref="ScanAsync"/>, judged exactly as there (clamd, the file's
+    /// digest and type, the policy's rules for it) at <paramref name="now"/>: a delivery's files are
+    /// handed to clamd as soon as each is written. The whole delivery's checks (clamd's version and
+    /// signature age, counts and sizes) stay with <see cref="ScanAsync"/>.
+    /// </summary>
+    public Task<FileVerdict> ScanFileAheadAsync(string rootDir, string relativePath, ScanPolicy policy, string profileName, DateTimeOffset now, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        CheckPath(relativePath);
+        var root = Path.GetFullPath(rootDir);
+        return ScanFileAsync(root, relativePath, SizeOf(Path.Combine(root, relativePath), relativePath), policy, policy.Profile(profileName), now, ct);
     }
 
     private async Task<FileVerdict> ScanFileAsync(string root, string rel, long size, ScanPolicy policy, ScanProfile profile, DateTimeOffset now, CancellationToken ct)

@@ -48,7 +48,7 @@ public static class MeteredSteps
     public static IntakeSteps Wrap(IntakeSteps s) => new(
         new MeteredStep<FetchInput, Fetched>(s.Fetch, false),
         new MeteredStep<Fetched, Verified>(s.Verify, false),
-        new MeteredStep<Verified, Scanned>(s.Scan, false),
+        new MeteredStep<ScanInput, Scanned>(s.Scan, false),
         new MeteredStep<Scanned, Published>(s.Publish, false),
         new MeteredStep<BuildInput, Built>(s.Build, false),
         new MeteredStep<PushInput, Pushed>(s.Push, true));

@@ -29,13 +29,19 @@ public sealed partial class DeliveryRunner
         /// <summary>The outcome is recorded (a failure, or every step passed): a cancellation changes nothing any more.</summary>
         public bool Decided { get; set; }
 
-        /// <summary>The image work running ahead of the build and push steps, once verify has passed.</summary>
-        public ImageAhead? Ahead { get; set; }
+        private readonly List<IAsyncDisposable> _ahead = [];
+
+        /// <summary>Work started ahead of its step (<see cref="ScanAhead"/>, <see cref="ImageAhead"/>): stopped when the delivery stops.</summary>
+        public T Ahead<T>(T work) where T : IAsyncDisposable?
+        {
+            if (work is not null) _ahead.Add(work);
+            return work;
+        }
 
         /// <summary>Cancels the work ahead and waits for it: before the delivery's folder is quarantined or removed.</summary>
         public async Task StopAheadAsync()
         {
-            if (Ahead is { } ahead) await ahead.DisposeAsync().ConfigureAwait(false);
+            foreach (var work in _ahead) await work.DisposeAsync().ConfigureAwait(false);
         }
 
         /// <summary>Set when a step failed: the rejected or pending delivery.</summary>

@@ -128,17 +128,19 @@ public sealed partial class DeliveryRunner(
 
     /// <summary>
     /// The intake as a sequence of typed steps: each one's output is the next one's input; a step
-    /// that fails ends the delivery (<see cref="IntakeRun.Report"/>: rejected or pending). The image
-    /// work overlaps the steps before it (<see cref="ImageAhead"/>): the images are built on this
-    /// machine while the scan runs, and their blobs uploaded beside the publish once the verdict is
-    /// final; the build and push steps take the results, in their order in the ledger.
+    /// that fails ends the delivery (<see cref="IntakeRun.Report"/>: rejected or pending). Work overlaps
+    /// the steps before its own: each file goes to clamd as soon as fetch has written it
+    /// (<see cref="ScanAhead"/>); the images are built on this machine while the scan runs, and their
+    /// blobs uploaded beside the publish once the verdict is final (<see cref="ImageAhead"/>). The
+    /// scan, build and push steps take the results, in their order in the ledger.
     /// </summary>
     private async Task<DeliveryReport> RunStepsAsync(IntakeRun run, IntakeSteps steps, FetchInput input, CancellationToken ct)
     {
-        if (await StepAsync(run, steps.Fetch, input, ct).ConfigureAwait(false) is not { } fetched) return run.Report!;
+        await using var scanAhead = run.Ahead(ScanAhead.Start(run.Context, ct));
+        if (await StepAsync(run, steps.Fetch, input with { ScanAhead = scanAhead }, ct).ConfigureAwait(false) is not { } fetched) return run.Report!;
         if (await StepAsync(run, steps.Verify, fetched, ct).ConfigureAwait(false) is not { } verified) return run.Report!;
-        await using var ahead = run.Ahead = ImageAhead.Start(run.Context, verified, ct);
-        if (await StepAsync(run, steps.Scan, verified, ct).ConfigureAwait(false) is not { } scanned) return run.Report!;
+        await using var ahead = run.Ahead(ImageAhead.Start(run.Context, verified, ct));
+        if (await StepAsync(run, steps.Scan, new ScanInput(verified, scanAhead), ct).ConfigureAwait(false) is not { } scanned) return run.Report!;
         ahead.StartUpload(scanned);
         if (await StepAsync(run, steps.Publish, scanned, ct).ConfigureAwait(false) is not { } published) return run.Report!;
         if (await StepAsync(run, steps.Build, new BuildInput(published, ahead), ct).ConfigureAwait(false) is not { } built) return run.Report!;

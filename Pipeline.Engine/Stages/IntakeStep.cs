@@ -72,7 +72,7 @@ public sealed class StepEvidence
 public sealed record IntakeSteps(
     IIntakeStep<FetchInput, Fetched> Fetch,
     IIntakeStep<Fetched, Verified> Verify,
-    IIntakeStep<Verified, Scanned> Scan,
+    IIntakeStep<ScanInput, Scanned> Scan,
     IIntakeStep<Scanned, Published> Publish,
     IIntakeStep<BuildInput, Built> Build,
     IIntakeStep<PushInput, Pushed> Push)

@@ -17,21 +17,22 @@ namespace Pipeline.Engine.Stages;
 /// verdict is also written to <c>scan-report.json</c> in the delivery's folder (kept in quarantine).
 /// Statement: subject the verdict digest (passed); material the checksum manifest.
 /// </summary>
-public sealed class ScanStep : IIntakeStep<Verified, Scanned>
+public sealed class ScanStep : IIntakeStep<ScanInput, Scanned>
 {
     /// <summary>Name of the verdict file in the delivery's work folder.</summary>
     public const string ReportFile = "scan-report.json";
 
     public string Name => "scan";
 
-    public async Task<StepResult<Scanned>> RunAsync(DeliveryContext context, Verified input, StepEvidence found, CancellationToken ct)
+    public async Task<StepResult<Scanned>> RunAsync(DeliveryContext context, ScanInput scan, StepEvidence found, CancellationToken ct)
     {
+        var input = scan.Verified;
         var checksums = input.Checksums;
         var files = checksums.Files.Select(f => f.Path).Append(context.Definition.ChecksumManifest).Distinct().Order(StringComparer.Ordinal).ToList();
 
         var (policy, profile) = LoadPolicy(context.Settings.PipelinesDir, context.Definition.Scan);
         using var pool = CreatePool(context.Settings.Clamd, context.Time);
-        var verdict = await new PolicyScanner(pool, context.Settings.Clamd.Limits, context.Time).ScanAsync(context.TreeDir, files, policy, profile, ct).ConfigureAwait(false);
+        var verdict = await new PolicyScanner(pool, context.Settings.Clamd.Limits, context.Time).ScanAsync(context.TreeDir, files, policy, profile, ct, scan.Ahead is { } ahead ? ahead.Of : null).ConfigureAwait(false);
         Observability.EngineMetrics.Scanned(Observability.EngineMetrics.TenantOf(context.Settings.Tenants, context.Definition.Name), context.Definition.Name,
             verdict.Files.Count(f => f.Sha256 is not null), verdict.Files.Where(f => f.Sha256 is not null).Sum(f => f.Size));
 
@@ -50,12 +51,12 @@ public sealed class ScanStep : IIntakeStep<Verified, Scanned>
         return new StepResult<Scanned>(new Scanned(input, digest), new StageOutcome(checksums.ManifestDigest, digest, evidence));
     }
 
-    public InTotoStatement Attest(DeliveryContext context, Verified input, StepResult<Scanned> result, DateTimeOffset finishedOn) =>
-        StageAttestations.Passed(context, Name, input.Signer,
-            StageAttestations.ScanVerdictDescriptor(result.Output.VerdictDigest) is { } v ? [v] : [], Materials(context, input), result.Outcome, finishedOn);
+    public InTotoStatement Attest(DeliveryContext context, ScanInput input, StepResult<Scanned> result, DateTimeOffset finishedOn) =>
+        StageAttestations.Passed(context, Name, input.Verified.Signer,
+            StageAttestations.ScanVerdictDescriptor(result.Output.VerdictDigest) is { } v ? [v] : [], Materials(context, input.Verified), result.Outcome, finishedOn);
 
-    public InTotoStatement AttestFailure(DeliveryContext context, Verified input, StepFailure failure, DateTimeOffset finishedOn) =>
-        StageAttestations.Failed(context, Name, failure, [], Materials(context, input), finishedOn);
+    public InTotoStatement AttestFailure(DeliveryContext context, ScanInput input, StepFailure failure, DateTimeOffset finishedOn) =>
+        StageAttestations.Failed(context, Name, failure, [], Materials(context, input.Verified), finishedOn);
 
     private static IEnumerable<ResourceDescriptor> Materials(DeliveryContext context, Verified input) =>
         StageAttestations.ManifestDescriptor(context, input.Checksums) is { } m ? [m] : [];

@@ -4,8 +4,11 @@ using Pipeline.Engine.Vcs;
 
 namespace Pipeline.Engine.Stages;
 
-/// <summary>Fetch's input: the tag as listed, and the tag object recorded when this name was first seen (if it was).</summary>
-public sealed record FetchInput(TagInfo Tag, string? FirstSeenObjectId);
+/// <summary>
+/// Fetch's input: the tag as listed, the tag object recorded when this name was first seen (if it
+/// was), and the scan the runner started to take each file as soon as it is written (<see cref="Stages.ScanAhead"/>).
+/// </summary>
+public sealed record FetchInput(TagInfo Tag, string? FirstSeenObjectId, ScanAhead? ScanAhead = null);
 
 /// <summary>Fetch's output: the annotated tag read from the mirror and its tree, written to <see cref="TreeDir"/>.</summary>
 public sealed record Fetched(AnnotatedTag Tag, string TreeDir, long Files, long Bytes)
@@ -20,6 +23,9 @@ public sealed record Verified(Fetched Fetched, string Signer, ChecksumReport Che
 {
     public AnnotatedTag Tag => Fetched.Tag;
 }
+
+/// <summary>Scan's input: the verified delivery, and the verdicts of the files scanned as they were written (<see cref="Stages.ScanAhead"/>).</summary>
+public sealed record ScanInput(Verified Verified, ScanAhead? Ahead = null);
 
 /// <summary>Scan's output: the digest of the accepted verdict.</summary>
 public sealed record Scanned(Verified Verified, string VerdictDigest)

@@ -15,8 +15,9 @@ public static class BlobExport
 {
     private const int Chunk = 80 * 1024;
 
+    /// <param name="written">Told of each file once it is complete and closed (the scan starts on it).</param>
     /// <exception cref="PipelineException">FETCH-BLOB-SIZE when git's object differs from its header or is missing; VCS-NO-GIT.</exception>
-    public static void WriteAll(string gitDir, IReadOnlyList<BlobToWrite> blobs, CancellationToken ct)
+    public static void WriteAll(string gitDir, IReadOnlyList<BlobToWrite> blobs, CancellationToken ct, Action<BlobToWrite>? written = null)
     {
         if (blobs.Count == 0) return;
         var psi = GitProcess.Create(gitDir, [], ["cat-file", "--batch"]);
@@ -65,6 +66,7 @@ public static class BlobExport
                 File.SetUnixFileMode(b.Path, b.Executable
                     ? UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute
                     : UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                written?.Invoke(b);
             }
 
             completed = true;

@@ -111,9 +111,10 @@ public sealed class SupplierMirror : IDisposable
     /// Writes the tree of <paramref name="commitId"/> into the empty folder <paramref name="destination"/>.
     /// Symlinks, submodules, names like <c>..</c> or <c>.git</c> and anything beyond the limits are rejected,
     /// all before the first file is written (sizes come from the object headers, not the contents);
-    /// then the contents are streamed out by <see cref="BlobExport"/>.
+    /// then the contents are streamed out by <see cref="BlobExport"/>; <paramref name="written"/> is told
+    /// the relative path of each file once it is complete.
     /// </summary>
-    public ExportResult ExportTree(string commitId, string destination, ExportLimits limits, CancellationToken ct)
+    public ExportResult ExportTree(string commitId, string destination, ExportLimits limits, CancellationToken ct, Action<string>? written = null)
     {
         var commit = _repo.Lookup<Commit>(commitId) ?? throw new PipelineException("VCS-COMMIT-MISSING", $"commit {commitId} is not in the mirror");
         Directory.CreateDirectory(destination);
@@ -123,7 +124,7 @@ public sealed class SupplierMirror : IDisposable
         long total = 0;
         var blobs = new List<BlobToWrite>();
         Export(commit.Tree, destination, "", 0);
-        BlobExport.WriteAll(_repo.Info.Path, blobs, ct);
+        BlobExport.WriteAll(_repo.Info.Path, blobs, ct, written is null ? null : b => written(b.RelativePath));
         return new ExportResult(files, total);
 
         void Export(Tree tree, string dir, string prefix, int depth)

@@ -71,6 +71,10 @@ class Bench:
             time.sleep(0.2)
         sys.exit("bench: own clamd did not answer PING")
 
+    def clamd_cpu(self):
+        """CPU seconds of our own clamd so far (its signature load before the round is taken off by the caller)."""
+        return measure.cpu_seconds(self.clamd.pid) if self.clamd is not None else 0.0
+
     def stop_clamd(self):
         if self.clamd is not None:
             self.clamd.terminate()
@@ -171,6 +175,7 @@ images:
   allowedBaseImages:
     - {self.base}
 """)
+        clamd0, busy0 = self.clamd_cpu(), measure.machine_busy_seconds()
         t0 = time.monotonic()
         p = subprocess.Popen([self.a.engine, "--config", os.path.join(d, "engine.yaml"), "--log-json", "run", name],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -217,7 +222,7 @@ images:
         shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(vcs_b, ignore_errors=True)
         return {"total": total, "cpu": ru.ru_utime + ru.ru_stime, "phases": phases, "anon": anon, "rss": rss, "peaks": dict(sampler.peaks),
-                "maxrss": ru.ru_maxrss * 1024}
+                "maxrss": ru.ru_maxrss * 1024, "clamd_cpu": self.clamd_cpu() - clamd0, "machine_cpu": measure.machine_busy_seconds() - busy0}
 
     # ---- the shell pipeline of standard tools
     def shell_round(self, k):
@@ -252,6 +257,7 @@ images:
             inner = steps["build+push"].replace("'", "'\\''")
             steps["build+push"] = f"unshare --mount --propagation private bash -c 'mount -t tmpfs tmpfs /var/lib/containers/cache && {inner}'"
         res = {"phases": {}, "maxrss": {}}
+        clamd0, busy0 = self.clamd_cpu(), measure.machine_busy_seconds()
         t0 = time.monotonic()
         for step in SHELL_STEPS:
             secs, cpu, maxrss, rc, out = measure.run_measured(steps[step], env=env, cwd=d)
@@ -261,6 +267,7 @@ images:
             res["maxrss"][step] = maxrss
         res["total"] = time.monotonic() - t0
         res["cpu"] = sum(c for _, c in res["phases"].values())
+        res["clamd_cpu"], res["machine_cpu"] = self.clamd_cpu() - clamd0, measure.machine_busy_seconds() - busy0
         shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(vcs_b, ignore_errors=True)
         return res
@@ -275,12 +282,12 @@ images:
 
 def fmt_engine(r):
     ph = " ".join(f"{p} {s:.1f}" for p, (s, _) in r["phases"].items())
-    return f"{r['total']:.1f} s ({ph}); CPU {r['cpu']:.1f} s; own anon peak {r['anon'] / MB:.0f} MB, resident peak {r['rss'] / MB:.0f} MB"
+    return f"{r['total']:.1f} s ({ph}); CPU {r['cpu']:.1f} s, machine {r['machine_cpu']:.1f} s (clamd {r['clamd_cpu']:.1f}); own anon peak {r['anon'] / MB:.0f} MB, resident peak {r['rss'] / MB:.0f} MB"
 
 
 def fmt_shell(r):
     ph = " ".join(f"{p} {s:.1f}" for p, (s, _) in r["phases"].items())
-    return f"{r['total']:.1f} s ({ph}); CPU {r['cpu']:.1f} s; largest process {max(r['maxrss'].values()) / MB:.0f} MB"
+    return f"{r['total']:.1f} s ({ph}); CPU {r['cpu']:.1f} s, machine {r['machine_cpu']:.1f} s (clamd {r['clamd_cpu']:.1f}); largest process {max(r['maxrss'].values()) / MB:.0f} MB"
 
 
 def report(b, eng, shl):
@@ -309,6 +316,7 @@ def report(b, eng, shl):
     shell_slow = max(SHELL_STEPS, key=lambda s: med([r["phases"][s][0] for r in shl]))
     shell_overlap = st / med([r["phases"][shell_slow][0] for r in shl])
     print(f"overlap: engine total / slowest stage ({slow_row}) = {overlap:.2f}; shell total / slowest step ({shell_slow}) = {shell_overlap:.2f}")
+    bounds(eng, shl, eng_stage, et, st)
     anon = [r["anon"] for r in eng]
     rss = [r["rss"] for r in eng]
     print(f"engine peak memory (process tree, sampled every 50 ms from /proc): own anonymous (RssAnon) median {med(anon) / MB:.0f} MB, max {max(anon) / MB:.0f} MB; "
@@ -318,6 +326,23 @@ def report(b, eng, shl):
           f"overlap={overlap:.2f} anon_peak={max(anon) / MB:.0f}MB rss_peak={max(rss) / MB:.0f}MB")
     print(f"targets (issue 12): end to end <= 0.50x {'MET' if med(pairs) <= 0.5 else 'NOT met'}; overlap <= 1.3 {'MET' if overlap <= 1.3 else 'NOT met'}; "
           f"own memory < 300 MB {'MET' if max(anon) < 300 * MB else 'NOT met'}")
+
+
+def bounds(eng, shl, eng_stage, et, st):
+    """What bounds a round on this machine, measured in the same rounds: the CPU of every process on
+    the machine (the engine or the shell's tools, clamd, the git server, the registry, the database)
+    spread over all cores, and the critical path the rules fix (fetch, then the verdict, then publish)."""
+    med, n = statistics.median, os.cpu_count()
+    em, sm = med([r["machine_cpu"] for r in eng]), med([r["machine_cpu"] for r in shl])
+    ec, sc = med([r["clamd_cpu"] for r in eng]), med([r["clamd_cpu"] for r in shl])
+    print(f"machine CPU per round (all processes): engine {em:.1f} s (clamd {ec:.1f} s), shell {sm:.1f} s (clamd {sc:.1f} s); "
+          f"on {n} cores an engine round needs at least {em / n:.1f} s = {em / n / st:.2f}x the shell's total, busy {em / n / et:.0%} of its {et:.1f} s")
+    shell_path = sum(med([r["phases"][p][0] for r in shl]) for p in ("fetch", "scan", "publish"))
+    eng_path = sum(eng_stage[row] for row in ("fetch (git)", "scan", "publish to VCS B"))
+    print(f"critical path the rules fix (the bytes are here -> verdict -> publish; nothing leaves before the verdict): "
+          f"shell's fetch+scan+publish {shell_path:.1f} s = {shell_path / st:.2f}x the shell's total; engine's {eng_path:.1f} s = {eng_path / st:.2f}x; "
+          f"engine total / its critical path = {et / eng_path:.2f}")
+    print(f"BOUNDS cpu_floor={em / n:.1f}s ({em / n / st:.2f}x) shell_critical_path={shell_path:.1f}s ({shell_path / st:.2f}x) engine_critical_path={eng_path:.1f}s ({eng_path / st:.2f}x)")
 
 
 def main():

@@ -84,3 +84,11 @@ def run_measured(cmd, env=None, cwd=None):
         fields = tf.read().split()[-3:]
     user, sys_, maxrss = float(fields[0]), float(fields[1]), int(fields[2]) * 1024
     return secs, user + sys_, maxrss, p.returncode, p.stdout.decode(errors="replace")
+
+
+def machine_busy_seconds():
+    """CPU time the whole machine spent busy since boot (all cores, every process: /proc/stat without idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")

@@ -43,7 +43,7 @@ public class StatementSchemaTests
     {
         "fetch" => new FetchStep(ExportLimits.Default).Attest(c.Ctx, c.Input, Result(c.Fetched), TagTime),
         "verify" => new VerifyStep().Attest(c.Ctx, c.Fetched, Result(c.Verified), TagTime),
-        "scan" => new ScanStep().Attest(c.Ctx, c.Verified, Result(c.Scanned), TagTime),
+        "scan" => new ScanStep().Attest(c.Ctx, new ScanInput(c.Verified), Result(c.Scanned), TagTime),
         "publish" => new PublishStep().Attest(c.Ctx, c.Scanned, Result(c.Published), TagTime),
         "build" => new BuildStep().Attest(c.Ctx, new BuildInput(c.Published), Result(c.Built), TagTime),
         "push" => new PushStep().Attest(c.Ctx, new PushInput(c.Built), Result(c.Pushed), TagTime),
@@ -55,7 +55,7 @@ public class StatementSchemaTests
     {
         "fetch" => new FetchStep(ExportLimits.Default).AttestFailure(c.Ctx, c.Input, f, TagTime),
         "verify" => new VerifyStep().AttestFailure(c.Ctx, c.Fetched, f, TagTime),
-        "scan" => new ScanStep().AttestFailure(c.Ctx, c.Verified, f, TagTime),
+        "scan" => new ScanStep().AttestFailure(c.Ctx, new ScanInput(c.Verified), f, TagTime),
         "publish" => new PublishStep().AttestFailure(c.Ctx, c.Scanned, f, TagTime),
         "build" => new BuildStep().AttestFailure(c.Ctx, new BuildInput(c.Published), f, TagTime),
         "push" => new PushStep().AttestFailure(c.Ctx, new PushInput(c.Built), f, TagTime),

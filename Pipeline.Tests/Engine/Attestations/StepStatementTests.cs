@@ -85,9 +85,9 @@ public class StepStatementTests
     public void Scan_publish_build_and_push_link_to_the_scan_verdict_and_to_each_other()
     {
         var verdict = $"scan-verdict=sha256:{new string('5', 64)}";
-        var scan = new ScanStep().Attest(_c.Ctx, _c.Verified, Result(_c.Scanned), At);
+        var scan = new ScanStep().Attest(_c.Ctx, new ScanInput(_c.Verified), Result(_c.Scanned), At);
         Assert.That((Names(scan.Subjects), Materials(scan)), Is.EqualTo((new[] { verdict }, new[] { $"SHA256SUMS=sha256:{new string('0', 64)}" })));
-        Assert.That(Names(new ScanStep().AttestFailure(_c.Ctx, _c.Verified, Failure(), At).Subjects), Is.EqualTo(new[] { $"{TagUri}=gitTag:{IntakeChain.TagId}" }),
+        Assert.That(Names(new ScanStep().AttestFailure(_c.Ctx, new ScanInput(_c.Verified), Failure(), At).Subjects), Is.EqualTo(new[] { $"{TagUri}=gitTag:{IntakeChain.TagId}" }),
             "a rejected scan has no verdict to attest");
 
         var publish = new PublishStep().Attest(_c.Ctx, _c.Scanned, Result(_c.Published), At);

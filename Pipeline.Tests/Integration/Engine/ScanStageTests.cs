@@ -45,7 +45,7 @@ public class ScanStageTests
         public Guid DeliveryId => Context.DeliveryId;
     }
 
-    private static async Task<StageOutcome> Scan(ScanCase c) => (await new ScanStep().RunAsync(c.Context, c.Input, new StepEvidence(), CancellationToken.None)).Outcome;
+    private static async Task<StageOutcome> Scan(ScanCase c) => (await new ScanStep().RunAsync(c.Context, new ScanInput(c.Input), new StepEvidence(), CancellationToken.None)).Outcome;
 
     private ScanCase Context(Dictionary<string, byte[]> files, ScanSelection? scan)
     {
