@@ -32,7 +32,11 @@ public sealed class ScanStep : IIntakeStep<ScanInput, Scanned>
 
         var (policy, profile) = LoadPolicy(context.Settings.PipelinesDir, context.Definition.Scan);
         using var pool = CreatePool(context.Settings.Clamd, context.Time);
-        var verdict = await new PolicyScanner(pool, context.Settings.Clamd.Limits, context.Time).ScanAsync(context.TreeDir, files, policy, profile, ct, scan.Ahead is { } ahead ? ahead.Of : null).ConfigureAwait(false);
+        var ahead = 0;
+        Func<string, Task<FileVerdict>?>? scannedAhead = scan.Ahead is { } a
+            ? rel => a.Of(rel) is { } t ? Counted(t) : null
+            : null;
+        var verdict = await new PolicyScanner(pool, context.Settings.Clamd.Limits, context.Time).ScanAsync(context.TreeDir, files, policy, profile, ct, scannedAhead).ConfigureAwait(false);
         Observability.EngineMetrics.Scanned(Observability.EngineMetrics.TenantOf(context.Settings.Tenants, context.Definition.Name), context.Definition.Name,
             verdict.Files.Count(f => f.Sha256 is not null), verdict.Files.Where(f => f.Sha256 is not null).Sum(f => f.Size));
 
@@ -45,7 +49,14 @@ public sealed class ScanStep : IIntakeStep<ScanInput, Scanned>
         }
 
         await WriteReportAsync(Path.Combine(context.WorkDir, ReportFile), verdict, ct).ConfigureAwait(false);
+
+        Task<FileVerdict> Counted(Task<FileVerdict> t)
+        {
+            Interlocked.Increment(ref ahead);
+            return t;
+        }
         var evidence = Evidence(verdict);
+        evidence["filesScannedAhead"] = ahead.ToString(CultureInfo.InvariantCulture);
         verdict.EnsureAccepted(evidence);
         var digest = verdict.Digest();
         return new StepResult<Scanned>(new Scanned(input, digest), new StageOutcome(checksums.ManifestDigest, digest, evidence));

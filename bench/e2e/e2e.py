@@ -335,8 +335,11 @@ def bounds(eng, shl, eng_stage, et, st):
     med, n = statistics.median, os.cpu_count()
     em, sm = med([r["machine_cpu"] for r in eng]), med([r["machine_cpu"] for r in shl])
     ec, sc = med([r["clamd_cpu"] for r in eng]), med([r["clamd_cpu"] for r in shl])
-    print(f"machine CPU per round (all processes): engine {em:.1f} s (clamd {ec:.1f} s), shell {sm:.1f} s (clamd {sc:.1f} s); "
-          f"on {n} cores an engine round needs at least {em / n:.1f} s = {em / n / st:.2f}x the shell's total, busy {em / n / et:.0%} of its {et:.1f} s")
+    eo, so = med([r["cpu"] for r in eng]), med([r["cpu"] for r in shl])
+    print(f"machine CPU per round (all processes): engine round {em:.1f} s = engine {eo:.1f} + clamd {ec:.1f} + services (git server, registry, database) {em - eo - ec:.1f}; "
+          f"shell round {sm:.1f} s = tools {so:.1f} + clamd {sc:.1f} + services {sm - so - sc:.1f}")
+    print(f"on {n} cores an engine round needs at least {em / n:.1f} s = {em / n / st:.2f}x the shell's total (busy {em / n / et:.0%} of its {et:.1f} s); "
+          f"without any CPU of the engine's own, clamd and the services alone need {(em - eo) / n:.1f} s = {(em - eo) / n / st:.2f}x")
     shell_path = sum(med([r["phases"][p][0] for r in shl]) for p in ("fetch", "scan", "publish"))
     eng_path = sum(eng_stage[row] for row in ("fetch (git)", "scan", "publish to VCS B"))
     print(f"critical path the rules fix (the bytes are here -> verdict -> publish; nothing leaves before the verdict): "

@@ -85,9 +85,10 @@ public partial class ServiceFaultTests
     public async Task Clamd_killed_in_the_middle_of_the_scan_leaves_the_delivery_pending_and_the_other_node_accepts_it_once()
     {
         var f = await NewScenarioAsync();
-        var pending = await PendingAfterAsync(f, "stage:scan:before", arm: kill => _clamd.OnLine = line =>
+        // Files go to clamd as fetch writes them (ScanAhead): armed before fetch, killed after the first verdict.
+        var pending = await PendingAfterAsync(f, "stage:fetch:before", arm: kill => _clamd.OnLine = line =>
         {
-            // One stream scanned, the big file still to come or on its way.
+            // One file scanned, the big file still to come or on its way.
             if (line.EndsWith(": OK", StringComparison.Ordinal)) kill(_clamd.KillNow);
         });
 

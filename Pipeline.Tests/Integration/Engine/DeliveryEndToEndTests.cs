@@ -36,6 +36,11 @@ public class DeliveryEndToEndTests : DeliveryFixture
             ("publish", Verdict.Passed), ("build", Verdict.Passed), ("push", Verdict.Passed),
         }));
         Assert.That(d.Entries[1].Record.Evidence["signer"], Is.EqualTo("Certified Release Key"));
+        // Every file went to clamd as fetch wrote it: the scan step asked clamd about none of them again.
+        var scan = d.Entries[2].Record.Evidence;
+        Assert.That(scan["filesScannedAhead"], Is.EqualTo(scan["filesScanned"]).And.Not.EqualTo("0"));
+        Assert.That(d.Entries[5].Record.Evidence.Single(e => e.Key.EndsWith(".blobs", StringComparison.Ordinal)).Value, Does.StartWith("uploaded 2,"),
+            "the delivery's layer and config uploaded beside the publish, reported by the push");
 
         // The pushed image, seen by a client nobody on the team wrote.
         var image = d.Images.Single();
