@@ -35,10 +35,10 @@ public sealed class ImageAhead : IAsyncDisposable
         _cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         _client = RegistryClients.Create(context.Settings);
         _verified = verified;
-        var inputs = BuildStep.Inputs(context, verified);
-        _storeDir = inputs.StoreDir;
+        _storeDir = Path.Combine(context.Settings.WorkDir, "blobs");
         var token = _cts.Token;
-        _build = Task.Run(() => DeliveryImageBuilder.BuildAsync(inputs, _client, token), CancellationToken.None);
+        // Everything that can fail does so inside the task: the build step throws it, as if it had built in place.
+        _build = Task.Run(() => DeliveryImageBuilder.BuildAsync(BuildStep.Inputs(context, verified), _client, token), CancellationToken.None);
     }
 
     /// <summary>Starts building the images of a verified delivery (on this machine only).</summary>

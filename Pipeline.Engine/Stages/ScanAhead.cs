@@ -44,9 +44,9 @@ public sealed class ScanAhead : IAsyncDisposable
             var (policy, profile) = ScanStep.LoadPolicy(context.Settings.PipelinesDir, context.Definition.Scan);
             return new ScanAhead(context, policy, profile, ct);
         }
-        catch (Exception e) when (e is Pipeline.Checkup.CheckupException or IOException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            return null; // the scan step loads it again and reports why it cannot
+            return null; // an optimisation only: the scan step does the work in place and reports why it cannot
         }
     }
 
