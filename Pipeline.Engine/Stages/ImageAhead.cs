@@ -23,7 +23,7 @@ namespace Pipeline.Engine.Stages;
 public sealed class ImageAhead : IAsyncDisposable
 {
     private readonly CancellationTokenSource _cts;
-    private readonly RegistryClient _client;
+    private RegistryClient? _client; // made inside the build task: whatever can fail does so in a step
     private readonly Verified _verified;
     private readonly string _storeDir;
     private readonly Task<IReadOnlyList<DeliveryImageBuild>> _build;
@@ -33,12 +33,15 @@ public sealed class ImageAhead : IAsyncDisposable
     private ImageAhead(DeliveryContext context, Verified verified, CancellationToken ct)
     {
         _cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        _client = RegistryClients.Create(context.Settings);
         _verified = verified;
         _storeDir = Path.Combine(context.Settings.WorkDir, "blobs");
         var token = _cts.Token;
         // Everything that can fail does so inside the task: the build step throws it, as if it had built in place.
-        _build = Task.Run(() => DeliveryImageBuilder.BuildAsync(BuildStep.Inputs(context, verified), _client, token), CancellationToken.None);
+        _build = Task.Run(() =>
+        {
+            _client = RegistryClients.Create(context.Settings);
+            return DeliveryImageBuilder.BuildAsync(BuildStep.Inputs(context, verified), _client, token);
+        }, CancellationToken.None);
     }
 
     /// <summary>Starts building the images of a verified delivery (on this machine only).</summary>
@@ -62,7 +65,7 @@ public sealed class ImageAhead : IAsyncDisposable
             var counts = new Dictionary<string, BlobPushCounts>(StringComparer.Ordinal);
             foreach (var build in builds)
             foreach (var p in build.Platforms)
-                counts[Key(build.Repository, p.Image)] = await _client.PushImageBlobsAsync(build.Repository, p.Image, store, build.BaseRepository, token).ConfigureAwait(false);
+                counts[Key(build.Repository, p.Image)] = await _client!.PushImageBlobsAsync(build.Repository, p.Image, store, build.BaseRepository, token).ConfigureAwait(false);
             return (IReadOnlyDictionary<string, BlobPushCounts>)counts;
         }, CancellationToken.None);
     }
@@ -104,7 +107,7 @@ public sealed class ImageAhead : IAsyncDisposable
             }
         }
 
-        _client.Dispose();
+        _client?.Dispose();
         _cts.Dispose();
     }
 }

@@ -32,9 +32,15 @@ public sealed class ScanStep : IIntakeStep<ScanInput, Scanned>
 
         var (policy, profile) = LoadPolicy(context.Settings.PipelinesDir, context.Definition.Scan);
         using var pool = CreatePool(context.Settings.Clamd, context.Time);
+        // The files scanned as fetch wrote them: their verdicts are taken, and counted for the evidence.
         var ahead = 0;
         Func<string, Task<FileVerdict>?>? scannedAhead = scan.Ahead is { } a
-            ? rel => a.Of(rel) is { } t ? Counted(t) : null
+            ? rel =>
+            {
+                var early = a.Of(rel);
+                if (early is not null) Interlocked.Increment(ref ahead);
+                return early;
+            }
             : null;
         var verdict = await new PolicyScanner(pool, context.Settings.Clamd.Limits, context.Time).ScanAsync(context.TreeDir, files, policy, profile, ct, scannedAhead).ConfigureAwait(false);
         Observability.EngineMetrics.Scanned(Observability.EngineMetrics.TenantOf(context.Settings.Tenants, context.Definition.Name), context.Definition.Name,
@@ -49,12 +55,6 @@ public sealed class ScanStep : IIntakeStep<ScanInput, Scanned>
         }
 
         await WriteReportAsync(Path.Combine(context.WorkDir, ReportFile), verdict, ct).ConfigureAwait(false);
-
-        Task<FileVerdict> Counted(Task<FileVerdict> t)
-        {
-            Interlocked.Increment(ref ahead);
-            return t;
-        }
         var evidence = Evidence(verdict);
         evidence["filesScannedAhead"] = ahead.ToString(CultureInfo.InvariantCulture);
         verdict.EnsureAccepted(evidence);
