@@ -33,6 +33,7 @@ public static class FailureClass
         "ENG-CANCELLED",
         "ENG-INTERRUPTED",
         "ENG-DISK-FULL",
+        "ENG-STAGE-ORDER",   // the engine broke its own step order (a bug of ours, never the supplier's)
         "VCS-NO-GIT",        // the engine's own git binary is missing
     };
 

@@ -17,6 +17,7 @@ public class FailureClassTests
         yield return new TestCaseData(new RegistryException("REG-AUTH-001", "HTTP 401", statusCode: 401)).SetName("registry credentials");
         yield return new TestCaseData(new PipelineException("PUBLISH-PUSH", "unexpected http status code: 500")).SetName("VCS B 500");
         yield return new TestCaseData(new IOException("No space left on device", 28)).SetName("ENOSPC");
+        yield return new TestCaseData(new PipelineException("ENG-STAGE-ORDER", "push needs the scan's verdict before any blob is uploaded")).SetName("step order broken by the engine");
         yield return new TestCaseData(new RegistryException("REG-LAYER-001", "writing the layer failed", inner: new IOException("No space left on device", 28))).SetName("ENOSPC wrapped");
         yield return new TestCaseData(new Npgsql.NpgsqlException("connection refused")).SetName("database");
     }
