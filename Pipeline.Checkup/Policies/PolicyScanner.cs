@@ -27,12 +27,18 @@ public sealed class PolicyScanner(ClamdPool pool, ClamdLimits clamdLimits, TimeP
     /// <summary>
     /// Scans <paramref name="relativePaths"/> ('/'-separated, under <paramref name="rootDir"/>). Findings are
     /// results; clamd being unreachable (every endpoint) throws <see cref="ClamdException"/>.
+    /// </summary>
+    public Task<ScanVerdict> ScanAsync(string rootDir, IReadOnlyList<string> relativePaths, ScanPolicy policy, string profileName, CancellationToken ct) =>
+        ScanAsync(rootDir, relativePaths, policy, profileName, null, ct);
+
+    /// <summary>
+    /// <see cref="ScanAsync(string, IReadOnlyList{string}, ScanPolicy, string, CancellationToken)"/>, where
     /// <paramref name="scannedAhead"/> gives a file's verdict from <see cref="ScanFileAheadAsync"/> when it
     /// was scanned as soon as it was written (its failure is this scan's); a file it has no verdict for,
     /// or one whose size changed since, is scanned here.
     /// </summary>
-    public async Task<ScanVerdict> ScanAsync(string rootDir, IReadOnlyList<string> relativePaths, ScanPolicy policy, string profileName, CancellationToken ct,
-        Func<string, Task<FileVerdict>?>? scannedAhead = null)
+    public async Task<ScanVerdict> ScanAsync(string rootDir, IReadOnlyList<string> relativePaths, ScanPolicy policy, string profileName,
+        Func<string, Task<FileVerdict>?>? scannedAhead, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(relativePaths);
         ArgumentNullException.ThrowIfNull(policy);

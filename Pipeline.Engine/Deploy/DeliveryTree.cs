@@ -51,7 +51,7 @@ public sealed class DeliveryTree : IDisposable
                 throw new DeployException(DeployErrors.DeliveryTree,
                     $"SECURITY: tag '{tag}' in VCS B ({url}) is tag object {annotated.ObjectId}, but the intake checked {tagObjectId}; the published copy was changed and is not deployed");
             var root = Path.Combine(dir, "tree");
-            mirror.ExportTree(annotated.CommitId, root, ExportLimits.Default, ct);
+            mirror.ExportTree(annotated.CommitId, root, ExportLimits.Default, null, ct);
             return new DeliveryTree(root, annotated.CommitId);
         }
         catch (PipelineException e) when (e is not DeployException)

@@ -38,10 +38,11 @@ public sealed partial class DeliveryRunner
             return work;
         }
 
-        /// <summary>Cancels the work ahead and waits for it: before the delivery's folder is quarantined or removed.</summary>
+        /// <summary>Cancels the work ahead and waits for it: before the delivery's folder is quarantined or removed, and when the run ends.</summary>
         public async Task StopAheadAsync()
         {
             foreach (var work in _ahead) await work.DisposeAsync().ConfigureAwait(false);
+            _ahead.Clear();
         }
 
         /// <summary>Set when a step failed: the rejected or pending delivery.</summary>

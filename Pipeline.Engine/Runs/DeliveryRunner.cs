@@ -124,6 +124,10 @@ public sealed partial class DeliveryRunner(
             await InterruptAsync(run).ConfigureAwait(false);
             throw;
         }
+        finally
+        {
+            await run.StopAheadAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -136,10 +140,10 @@ public sealed partial class DeliveryRunner(
     /// </summary>
     private async Task<DeliveryReport> RunStepsAsync(IntakeRun run, IntakeSteps steps, FetchInput input, CancellationToken ct)
     {
-        await using var scanAhead = run.Ahead(ScanAhead.Start(run.Context, ct));
+        var scanAhead = run.Ahead(ScanAhead.Start(run.Context, ct));
         if (await StepAsync(run, steps.Fetch, input with { ScanAhead = scanAhead }, ct).ConfigureAwait(false) is not { } fetched) return run.Report!;
         if (await StepAsync(run, steps.Verify, fetched, ct).ConfigureAwait(false) is not { } verified) return run.Report!;
-        await using var ahead = run.Ahead(ImageAhead.Start(run.Context, verified, ct));
+        var ahead = run.Ahead(ImageAhead.Start(run.Context, verified, ct));
         if (await StepAsync(run, steps.Scan, new ScanInput(verified, scanAhead), ct).ConfigureAwait(false) is not { } scanned) return run.Report!;
         ahead.StartUpload(scanned);
         if (await StepAsync(run, steps.Publish, scanned, ct).ConfigureAwait(false) is not { } published) return run.Report!;

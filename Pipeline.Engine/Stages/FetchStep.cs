@@ -24,7 +24,7 @@ public sealed class FetchStep(ExportLimits limits) : IIntakeStep<FetchInput, Fet
         var tag = context.Mirror.ReadTag(input.Tag.Name);
         // The commit is known from here on: a failed export still attests about it.
         found.Established(StageAttestations.CommitDescriptor(context, tag));
-        var export = context.Mirror.ExportTree(tag.CommitId, context.TreeDir, limits, ct, input.ScanAhead is { } scan ? scan.Written : null);
+        var export = context.Mirror.ExportTree(tag.CommitId, context.TreeDir, limits, input.ScanAhead is { } scan ? scan.Written : null, ct);
 
         var evidence = StageOutcome.NewEvidence();
         evidence["tag"] = tag.Name;

@@ -94,18 +94,7 @@ public sealed class ImageAhead : IAsyncDisposable
         if (_disposed) return;
         _disposed = true;
         await _cts.CancelAsync().ConfigureAwait(false);
-        foreach (var task in new Task?[] { _build, _upload })
-        {
-            if (task is null) continue;
-            try
-            {
-                await task.ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // Cancelled, or failed after the delivery stopped: nothing records it.
-            }
-        }
+        await AheadWork.DrainAsync([_build, _upload]).ConfigureAwait(false);
 
         _client?.Dispose();
         _cts.Dispose();

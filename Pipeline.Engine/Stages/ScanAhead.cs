@@ -21,8 +21,6 @@ public sealed class ScanAhead : IAsyncDisposable
     private readonly SemaphoreSlim _slots;
     private readonly ClamdPool _pool;
     private readonly PolicyScanner _scanner;
-    private readonly ScanPolicy _policy;
-    private readonly string _profile;
     private readonly string _treeDir;
     private readonly DateTimeOffset _now;
     private bool _disposed;
@@ -33,7 +31,7 @@ public sealed class ScanAhead : IAsyncDisposable
         _pool = ScanStep.CreatePool(context.Settings.Clamd, context.Time);
         _slots = new SemaphoreSlim(_pool.Parallelism);
         _scanner = new PolicyScanner(_pool, context.Settings.Clamd.Limits, context.Time);
-        (_policy, _profile, _treeDir, _now) = (policy, profile, context.TreeDir, context.Time.GetUtcNow());
+        (Policy, Profile, _treeDir, _now) = (policy, profile, context.TreeDir, context.Time.GetUtcNow());
     }
 
     /// <summary>Ready to scan the files of <paramref name="context"/> as they are written; null when its scan policy cannot be loaded.</summary>
@@ -62,7 +60,7 @@ public sealed class ScanAhead : IAsyncDisposable
         await _slots.WaitAsync(_cts.Token).ConfigureAwait(false);
         try
         {
-            return await _scanner.ScanFileAheadAsync(_treeDir, relativePath, _policy, _profile, _now, _cts.Token).ConfigureAwait(false);
+            return await _scanner.ScanFileAheadAsync(_treeDir, relativePath, Policy, Profile, _now, _cts.Token).ConfigureAwait(false);
         }
         finally
         {
@@ -70,8 +68,11 @@ public sealed class ScanAhead : IAsyncDisposable
         }
     }
 
-    /// <summary>How many files were handed to clamd ahead of the scan step.</summary>
-    public int Count => _scans.Count;
+    /// <summary>The scan policy and profile every file is judged by: the scan step judges the whole delivery by them too.</summary>
+    public ScanPolicy Policy { get; }
+
+    /// <inheritdoc cref="Policy"/>
+    public string Profile { get; }
 
     /// <summary>The verdict of <paramref name="relativePath"/> scanned ahead (its exception if the scan failed), or null.</summary>
     public Task<FileVerdict>? Of(string relativePath) => _scans.TryGetValue(relativePath, out var t) ? t : null;
@@ -82,17 +83,7 @@ public sealed class ScanAhead : IAsyncDisposable
         if (_disposed) return;
         _disposed = true;
         await _cts.CancelAsync().ConfigureAwait(false);
-        foreach (var task in _scans.Values)
-        {
-            try
-            {
-                await task.ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // Cancelled, or failed after the delivery stopped: nothing records it.
-            }
-        }
+        await AheadWork.DrainAsync(_scans.Values).ConfigureAwait(false);
 
         _pool.Dispose();
         _slots.Dispose();

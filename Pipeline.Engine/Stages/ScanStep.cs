@@ -30,7 +30,8 @@ public sealed class ScanStep : IIntakeStep<ScanInput, Scanned>
         var checksums = input.Checksums;
         var files = checksums.Files.Select(f => f.Path).Append(context.Definition.ChecksumManifest).Distinct().Order(StringComparer.Ordinal).ToList();
 
-        var (policy, profile) = LoadPolicy(context.Settings.PipelinesDir, context.Definition.Scan);
+        // One policy judges the whole delivery: the one the files were scanned with ahead, read once.
+        var (policy, profile) = scan.Ahead is { } started ? (started.Policy, started.Profile) : LoadPolicy(context.Settings.PipelinesDir, context.Definition.Scan);
         using var pool = CreatePool(context.Settings.Clamd, context.Time);
         // The files scanned as fetch wrote them: their verdicts are taken, and counted for the evidence.
         var ahead = 0;
@@ -42,7 +43,7 @@ public sealed class ScanStep : IIntakeStep<ScanInput, Scanned>
                 return early;
             }
             : null;
-        var verdict = await new PolicyScanner(pool, context.Settings.Clamd.Limits, context.Time).ScanAsync(context.TreeDir, files, policy, profile, ct, scannedAhead).ConfigureAwait(false);
+        var verdict = await new PolicyScanner(pool, context.Settings.Clamd.Limits, context.Time).ScanAsync(context.TreeDir, files, policy, profile, scannedAhead, ct).ConfigureAwait(false);
         Observability.EngineMetrics.Scanned(Observability.EngineMetrics.TenantOf(context.Settings.Tenants, context.Definition.Name), context.Definition.Name,
             verdict.Files.Count(f => f.Sha256 is not null), verdict.Files.Where(f => f.Sha256 is not null).Sum(f => f.Size));
 

@@ -17,7 +17,7 @@ public static class BlobExport
 
     /// <param name="written">Told of each file once it is complete and closed (the scan starts on it).</param>
     /// <exception cref="PipelineException">FETCH-BLOB-SIZE when git's object differs from its header or is missing; VCS-NO-GIT.</exception>
-    public static void WriteAll(string gitDir, IReadOnlyList<BlobToWrite> blobs, CancellationToken ct, Action<BlobToWrite>? written = null)
+    public static void WriteAll(string gitDir, IReadOnlyList<BlobToWrite> blobs, Action<BlobToWrite>? written, CancellationToken ct)
     {
         if (blobs.Count == 0) return;
         var psi = GitProcess.Create(gitDir, [], ["cat-file", "--batch"]);

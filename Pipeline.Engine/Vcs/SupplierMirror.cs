@@ -114,7 +114,7 @@ public sealed class SupplierMirror : IDisposable
     /// then the contents are streamed out by <see cref="BlobExport"/>; <paramref name="written"/> is told
     /// the relative path of each file once it is complete.
     /// </summary>
-    public ExportResult ExportTree(string commitId, string destination, ExportLimits limits, CancellationToken ct, Action<string>? written = null)
+    public ExportResult ExportTree(string commitId, string destination, ExportLimits limits, Action<string>? written, CancellationToken ct)
     {
         var commit = _repo.Lookup<Commit>(commitId) ?? throw new PipelineException("VCS-COMMIT-MISSING", $"commit {commitId} is not in the mirror");
         Directory.CreateDirectory(destination);
@@ -124,7 +124,7 @@ public sealed class SupplierMirror : IDisposable
         long total = 0;
         var blobs = new List<BlobToWrite>();
         Export(commit.Tree, destination, "", 0);
-        BlobExport.WriteAll(_repo.Info.Path, blobs, ct, written is null ? null : b => written(b.RelativePath));
+        BlobExport.WriteAll(_repo.Info.Path, blobs, written is null ? null : b => written(b.RelativePath), ct);
         return new ExportResult(files, total);
 
         void Export(Tree tree, string dir, string prefix, int depth)

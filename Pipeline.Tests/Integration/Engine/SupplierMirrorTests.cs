@@ -89,7 +89,7 @@ public class SupplierMirrorTests
         repo.AnnotatedUnsignedTag("v1.0.0");
         using var mirror = SupplierMirror.Open(dir.Combine("m.git"), new Uri("file://" + repo.WorkTree));
         mirror.Fetch(null, default);
-        var result = mirror.ExportTree(commit, dir.Combine("out"), ExportLimits.Default, default);
+        var result = mirror.ExportTree(commit, dir.Combine("out"), ExportLimits.Default, null, default);
         Assert.That((result.Files, result.Bytes), Is.EqualTo((2, 14L)));
         Assert.That(File.GetUnixFileMode(dir.Combine("out", "bin", "app")) & UnixFileMode.UserExecute, Is.EqualTo(UnixFileMode.UserExecute));
         Assert.That(File.GetUnixFileMode(dir.Combine("out", "docs", "a.md")) & UnixFileMode.UserExecute, Is.EqualTo((UnixFileMode)0));
@@ -119,7 +119,7 @@ public class SupplierMirrorTests
 
         using var mirror = SupplierMirror.Open(dir.Combine("m.git"), new Uri("file://" + repo.WorkTree));
         mirror.Fetch(null, default);
-        var e = Assert.Throws<PipelineException>(() => mirror.ExportTree(commit, dir.Combine("out"), ExportLimits.Default, default))!;
+        var e = Assert.Throws<PipelineException>(() => mirror.ExportTree(commit, dir.Combine("out"), ExportLimits.Default, null, default))!;
         Assert.That(e.Code, Is.EqualTo(code));
         Assert.That(File.Exists(dir.Combine("escaped")), Is.False);
     }
@@ -135,9 +135,9 @@ public class SupplierMirrorTests
         repo.AnnotatedUnsignedTag("v1.0.0");
         using var mirror = SupplierMirror.Open(dir.Combine("m.git"), new Uri("file://" + repo.WorkTree));
         mirror.Fetch(null, default);
-        var e = Assert.Throws<PipelineException>(() => mirror.ExportTree(commit, dir.Combine("o1"), ExportLimits.Default with { MaxFileBytes = 999 }, default))!;
+        var e = Assert.Throws<PipelineException>(() => mirror.ExportTree(commit, dir.Combine("o1"), ExportLimits.Default with { MaxFileBytes = 999 }, null, default))!;
         Assert.That((e.Code, e.Message), Is.EqualTo(("FETCH-FILE-TOO-LARGE", "'a' is 1000 bytes, more than the limit of 999")));
-        e = Assert.Throws<PipelineException>(() => mirror.ExportTree(commit, dir.Combine("o2"), ExportLimits.Default with { MaxFiles = 1 }, default))!;
+        e = Assert.Throws<PipelineException>(() => mirror.ExportTree(commit, dir.Combine("o2"), ExportLimits.Default with { MaxFiles = 1 }, null, default))!;
         Assert.That(e.Code, Is.EqualTo("FETCH-TOO-MANY-FILES"));
     }
 

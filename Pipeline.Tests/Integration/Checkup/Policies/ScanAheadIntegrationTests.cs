@@ -47,7 +47,7 @@ public class ScanAheadIntegrationTests
     }
 
     private Task<ScanVerdict> Scan(Func<string, Task<FileVerdict>?>? ahead) =>
-        _scanner.ScanAsync(_dir.Path, ["bin/app", "docs/eicar.txt"], _policy, "normal", CancellationToken.None, ahead);
+        _scanner.ScanAsync(_dir.Path, ["bin/app", "docs/eicar.txt"], _policy, "normal", ahead, CancellationToken.None);
 
     [Test]
     public async Task A_file_scanned_ahead_is_judged_as_the_whole_scan_judges_it()
