@@ -218,6 +218,34 @@ public class DeliveryEndToEndTests : DeliveryFixture
     }
 
     [Test]
+    public async Task A_build_that_fails_while_the_scan_runs_fails_the_build_step_with_its_code_and_pushes_nothing()
+    {
+        var s = Harness.NewScenario();
+        s.WriteDefinition();
+        s.WriteGoodDelivery();
+        // The images are built ahead, during the scan: a base without the asked platform fails that build.
+        s.Supplier.Write("delivery.yaml", $"""
+            version: 1
+            images:
+              - name: app
+                base: {Harness.BaseImage}
+                platforms: [linux/arm64]
+                files:
+                  - from: bin
+                    to: /opt/app
+                entrypoint: [/opt/app/app]
+                user: "10001:10001"
+            """);
+        s.Supplier.WriteChecksums();
+        s.Publish("v1.0.0");
+        var d = await RunRejected(s, "build", "BUILD-BASE-PLATFORM", imageAlreadyPushed: true);
+        Assert.That(d.Reason, Does.Contain("linux/arm64"));
+        Assert.That(d.Entries.Select(e => e.Record.Stage), Is.EqualTo(new[] { "fetch", "verify", "scan", "publish", "build" }),
+            "recorded in the steps' order: the failure of the work ahead is the build step's");
+        Assert.That(await RegistryHasRepository(s.RegistryRepository), Is.False, "no blob uploaded for a build that failed");
+    }
+
+    [Test]
     public async Task A_base_image_not_on_the_allow_list_is_rejected_before_anything_is_published()
     {
         var s = Harness.NewScenario();
